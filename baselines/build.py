@@ -1,0 +1,124 @@
+"""Turn an ``algo`` config into an SB3 algorithm bound to an environment.
+
+``algo.model`` is instantiated with Hydra (``_target_`` is the algorithm class, the other keys
+its constructor arguments; nested ``_target_`` nodes build schedules and activation classes).
+Before anything is built, :func:`check_algorithm_config` refuses combinations that cannot work.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise
+from stable_baselines3.common.vec_env import VecEnv
+
+from baselines.registry import AlgorithmSpec, get_spec
+
+ACTION_NOISE_TYPES = ("normal",)
+
+
+def _constructor_value(spec: AlgorithmSpec, model_cfg: Mapping[str, Any], key: str) -> Any:
+    """The value ``key`` will have: from the config, else the class's own default (or None)."""
+    if key in model_cfg:
+        return model_cfg[key]
+    parameter = inspect.signature(spec.load_class()).parameters.get(key)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default
+
+
+def check_algorithm_config(algo_cfg: DictConfig, action_space: spaces.Space, n_envs: int) -> AlgorithmSpec:
+    """Refuse an algorithm config that cannot run in this environment, before any work starts.
+
+    Checks: the name is registered; ``model._target_`` is that algorithm's class; the algorithm
+    can act in ``action_space``; for on-policy algorithms the minibatch fits in the rollout
+    (``batch_size <= n_steps * n_envs``); for off-policy ones it fits in the replay buffer;
+    ``action_noise`` has a known type and a non-negative std.
+
+    :param algo_cfg: the ``algo`` node of the run config.
+    :param action_space: the training env's action space.
+    :param n_envs: number of parallel envs (rollout size is ``n_steps * n_envs``).
+    :return: the registry entry of the algorithm.
+    :raises ValueError: naming the bad value and what would be accepted.
+    """
+    spec = get_spec(algo_cfg.name)
+    model_cfg = OmegaConf.to_container(algo_cfg.model, resolve=True)
+    target = model_cfg.get("_target_")
+    if target != spec.class_path:
+        raise ValueError(
+            f"algo {spec.name!r}: model._target_ is {target!r}, expected {spec.class_path!r}"
+        )
+    if not spec.supports(action_space):
+        accepted = ", ".join(cls.__name__ for cls in spec.action_spaces)
+        raise ValueError(
+            f"algo {spec.name!r} cannot act in a {type(action_space).__name__} action space "
+            f"({action_space}); it accepts: {accepted}"
+        )
+    batch_size = _constructor_value(spec, model_cfg, "batch_size")
+    if spec.family == "on_policy" and batch_size is not None:
+        n_steps = _constructor_value(spec, model_cfg, "n_steps")
+        if n_steps is not None and batch_size > n_steps * n_envs:
+            raise ValueError(
+                f"algo {spec.name!r}: batch_size={batch_size} is larger than the rollout "
+                f"n_steps * n_envs = {n_steps} * {n_envs} = {n_steps * n_envs}; "
+                f"use batch_size <= {n_steps * n_envs}"
+            )
+    if spec.family == "off_policy" and batch_size is not None:
+        buffer_size = _constructor_value(spec, model_cfg, "buffer_size")
+        if buffer_size is not None and batch_size > buffer_size:
+            raise ValueError(
+                f"algo {spec.name!r}: batch_size={batch_size} is larger than buffer_size={buffer_size}"
+            )
+    noise = algo_cfg.get("action_noise")
+    if noise is not None:
+        if spec.family != "off_policy":
+            raise ValueError(f"algo {spec.name!r}: action_noise is only used by off-policy algorithms")
+        if noise.get("type") not in ACTION_NOISE_TYPES:
+            raise ValueError(
+                f"algo.action_noise.type must be one of {ACTION_NOISE_TYPES}, got {noise.get('type')!r}"
+            )
+        if not noise.get("std", -1) >= 0:
+            raise ValueError(f"algo.action_noise.std must be >= 0, got {noise.get('std')!r}")
+    return spec
+
+
+def make_action_noise(noise_cfg: Mapping[str, Any] | None, action_space: spaces.Box) -> ActionNoise | None:
+    """Gaussian exploration noise as rl-baselines3-zoo builds it (``noise_type: normal``).
+
+    :param noise_cfg: ``None`` or ``{type: normal, std: sigma}``; sigma is per action dimension.
+    :param action_space: a Box of shape ``(a,)``.
+    :return: ``NormalActionNoise(mean=zeros(a), sigma=std * ones(a))`` or ``None``.
+    """
+    if noise_cfg is None:
+        return None
+    n_actions = int(np.prod(action_space.shape))
+    return NormalActionNoise(mean=np.zeros(n_actions), sigma=float(noise_cfg["std"]) * np.ones(n_actions))
+
+
+def build_algorithm(
+    algo_cfg: DictConfig, env: VecEnv, seed: int, device: str = "cpu", verbose: int = 0
+) -> BaseAlgorithm:
+    """Check the config against ``env`` and instantiate the algorithm.
+
+    :param algo_cfg: the ``algo`` node of the run config (``name``, ``model``, ``action_noise``).
+    :param env: the training VecEnv.
+    :param seed: the algorithm's seed (SB3 seeds torch, numpy and the action space with it).
+    :param device: torch device.
+    :param verbose: SB3 verbosity (0: silent; the harness prints its own progress lines).
+    :raises ValueError: see :func:`check_algorithm_config`.
+    """
+    check_algorithm_config(algo_cfg, env.action_space, env.num_envs)
+    extra: dict[str, Any] = {}
+    noise = algo_cfg.get("action_noise")
+    if noise is not None:
+        extra["action_noise"] = make_action_noise(OmegaConf.to_container(noise), env.action_space)
+    return instantiate(
+        algo_cfg.model, env=env, seed=seed, device=device, verbose=verbose, _convert_="all", **extra
+    )

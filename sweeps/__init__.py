@@ -1,0 +1,1 @@
+"""The Hydra entry point and the life of a run: build, learn, record, resume or skip."""

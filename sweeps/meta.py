@@ -1,0 +1,91 @@
+"""What ``meta.json`` records about a run: versions, host, git commit, parameter counts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+PACKAGES = ("torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy", "randbench")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages that decide a run's numbers (plus Python's)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit() -> str | None:
+    """The commit of the randbench checkout, with ``-dirty`` if it has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def host() -> dict[str, Any]:
+    """CPU model, core count and the torch threads this process uses."""
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def parameter_counts(model: BaseAlgorithm) -> dict[str, int]:
+    """Total and trainable parameter counts of an algorithm's policy.
+
+    An algorithm may define ``parameter_counts() -> {"total": int, "trainable": int}`` (RANDPOL's
+    random layers are buffers, ES policies have no gradients). Otherwise: ``total`` counts every
+    parameter and floating-point buffer of the policy, except target networks (copies, not
+    model capacity); ``trainable`` counts the parameters with ``requires_grad``.
+    """
+    own = getattr(model, "parameter_counts", None)
+    if callable(own):
+        counts = own()
+        return {"total": int(counts["total"]), "trainable": int(counts["trainable"])}
+    total = trainable = 0
+    for name, parameter in model.policy.named_parameters():
+        if "_target" in name:
+            continue
+        total += parameter.numel()
+        trainable += parameter.numel() if parameter.requires_grad else 0
+    for name, buffer in model.policy.named_buffers():
+        if "_target" not in name and buffer.is_floating_point():
+            total += buffer.numel()
+    return {"total": total, "trainable": trainable}
+
+
+def config_digest(config_yaml: str) -> str:
+    """SHA-256 of the resolved config text (identical configs give identical digests)."""
+    return hashlib.sha256(config_yaml.encode()).hexdigest()

@@ -1,0 +1,256 @@
+"""The life of one run: check, skip or (re)start, build, learn, record the outcome.
+
+Statuses written to ``meta.json`` (DESIGN.md): ``running`` while training, then ``completed``,
+``failed`` (an exception; its text is recorded), ``interrupted`` (SIGINT or SIGTERM) or
+``diverged`` (a non-finite loss, return or parameter). What was written before the end is kept.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from baselines.build import build_algorithm
+from envs.make import check_env_id, make_eval_env, make_train_env
+from sweeps import meta
+from sweeps.recorder import DivergedError, RunRecorder
+from sweeps.rundir import atomic_write_json, atomic_write_text, check_writable, read_status
+
+# Files of a previous, unfinished attempt that a restart replaces.
+RUN_FILES = ("config.yaml", "metrics.csv", "episodes.csv", "meta.json", "model.zip", "vecnormalize.pkl")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised in the training process when it receives SIGTERM (SIGINT raises KeyboardInterrupt)."""
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`run`: the run folder and its final status (``skipped`` if already done)."""
+
+    run_dir: Path
+    status: str
+    error: str | None = None
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    """``<output.root>/<sweep_name>/<env.name>/<algo.name>/seed<seed>``."""
+    return Path(cfg.output.root) / str(cfg.sweep_name) / cfg.env.name / cfg.algo.name / f"seed{cfg.seed}"
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Refuse run-level settings that cannot work, before anything is built or written.
+
+    :raises ValueError: naming the bad value and what would be accepted.
+    """
+    checks = [
+        ("budget", cfg.budget, "an integer number of env steps > 0"),
+        ("eval.freq", cfg.eval.freq, "an integer number of env steps > 0"),
+        ("eval.n_episodes", cfg.eval.n_episodes, "an integer >= 1"),
+        ("threads", cfg.threads, "an integer >= 1"),
+        ("env.n_envs", cfg.env.n_envs, "an integer >= 1"),
+    ]
+    for key, value, accepted in checks:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key}={value!r} is invalid; expected {accepted}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed={cfg.seed!r} is invalid; expected an integer >= 0")
+    check_env_id(cfg.env.id)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise RunInterrupted(f"received signal {signal.Signals(signum).name}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread: leave signals to the launcher
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _summary(error: BaseException) -> str:
+    """``Type: first line of the message``, for one-line progress output."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """Train one (algo, env, seed) as configured and record it in its run folder.
+
+    Skips the run when its ``meta.json`` says ``completed`` (unless ``force``). Bad input
+    raises ``ValueError`` before anything is written. SIGINT/SIGTERM record ``interrupted`` and
+    re-raise, so a sweep stops; any other exception records ``failed`` (or ``diverged``) and is
+    returned in the result, so a sweep goes on with its other jobs.
+
+    :param cfg: the composed run config (conf/config.yaml).
+    :return: the run folder and its final status.
+    :raises ValueError: on bad input (unknown env id, budget <= 0, ...), before any work.
+    :raises KeyboardInterrupt: after recording ``interrupted``.
+    """
+    check_run_config(cfg)
+    run_dir = run_dir_of(cfg)
+    label = f"{cfg.env.name}/{cfg.algo.name}/seed{cfg.seed}"
+    if read_status(run_dir) == "completed" and not cfg.force:
+        print(f"[{label}] completed run found in {run_dir}, skipping (force=true re-runs it)", flush=True)
+        return RunResult(run_dir, "skipped")
+    check_writable(run_dir)
+    torch.set_num_threads(int(cfg.threads))
+
+    try:
+        train_env, eval_env, model = _build(cfg)
+    except ValueError:
+        raise
+    except Exception as caught:  # noqa: BLE001 - e.g. an argument the algorithm does not take
+        error = traceback.format_exc()
+        print(f"[{label}] failed while building: {_summary(caught)}", flush=True)
+        if read_status(run_dir) != "completed":  # never overwrite a finished run's record
+            _clear(run_dir)
+            atomic_write_json(run_dir / "meta.json", _base_meta(cfg, label) | {
+                "status": "failed", "error": error, "end_time": _now()})
+        return RunResult(run_dir, "failed", error)
+    return _train(cfg, model, train_env, eval_env, run_dir, label)
+
+
+def _build(cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The training env, the evaluation env and the algorithm of a run."""
+    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
+    normalize = cfg.env.normalize
+    train_env = make_train_env(
+        cfg.env.id,
+        n_envs=cfg.env.n_envs,
+        seed=cfg.seed,
+        env_kwargs=env_kwargs,
+        vec_env=cfg.env.vec_env,
+        normalize=OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
+        gamma=cfg.algo.model.get("gamma"),
+    )
+    eval_env = make_eval_env(cfg.env.id, seed=cfg.seed + 10_000, env_kwargs=env_kwargs, train_env=train_env)
+    try:
+        model = build_algorithm(cfg.algo, train_env, seed=cfg.seed, device=cfg.device)
+    except BaseException:
+        train_env.close()
+        eval_env.close()
+        raise
+    return train_env, eval_env, model
+
+
+def _clear(run_dir: Path) -> None:
+    """Remove the files of a previous unfinished attempt (or of a forced re-run)."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
+    return {
+        "run_id": f"{cfg.sweep_name}/{label}",
+        "sweep": str(cfg.sweep_name),
+        "algo": cfg.algo.name,
+        "env": cfg.env.name,
+        "env_id": cfg.env.id,
+        "seed": int(cfg.seed),
+        "budget": int(cfg.budget),
+        "status": "running",
+        "error": None,
+        "start_time": _now(),
+        "end_time": None,
+        "versions": meta.versions(),
+        "git_commit": meta.git_commit(),
+        "host": meta.host(),
+    }
+
+
+def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str) -> RunResult:
+    _clear(run_dir)
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    atomic_write_text(run_dir / "config.yaml", config_yaml)
+    info = _base_meta(cfg, label) | {
+        "config_digest": meta.config_digest(config_yaml),
+        "parameters": meta.parameter_counts(model),
+    }
+    atomic_write_json(run_dir / "meta.json", info)
+    recorder = RunRecorder(
+        run_dir,
+        eval_env,
+        eval_freq=cfg.eval.freq,
+        n_eval_episodes=cfg.eval.n_episodes,
+        total_timesteps=cfg.budget,
+        deterministic=cfg.eval.deterministic,
+        label=label,
+        progress=cfg.progress,
+    )
+    print(
+        f"[{label}] training {cfg.algo.name} on {cfg.env.id} for {cfg.budget:,} steps "
+        f"({train_env.num_envs} env(s), {info['parameters']['trainable']:,} trainable parameters) -> {run_dir}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    status, error, interrupt, summary = "completed", None, None, ""
+    try:
+        with sigterm_as_interrupt():
+            model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+    except KeyboardInterrupt as caught:
+        status, error, interrupt = "interrupted", str(caught) or "KeyboardInterrupt (SIGINT)", caught
+        summary = error
+    except DivergedError as caught:
+        status, error, summary = "diverged", str(caught), str(caught)
+    except Exception as caught:  # noqa: BLE001 - any training error is recorded and the sweep goes on
+        status, error, summary = "failed", traceback.format_exc(), _summary(caught)
+        try:  # an exception raised because the weights became NaN/inf is a divergence
+            recorder.check_finite()
+        except DivergedError as diverged:
+            status, error, summary = "diverged", f"{diverged}\n{error}", str(diverged)
+    try:
+        recorder.flush()
+        if status == "completed":
+            _save_model(model, train_env, run_dir)
+    finally:
+        info.update(
+            status=status,
+            error=error,
+            end_time=_now(),
+            timesteps=int(model.num_timesteps),
+            duration_s=time.perf_counter() - started,
+            train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
+        )
+        atomic_write_json(run_dir / "meta.json", info)
+        train_env.close()
+        eval_env.close()
+    print(f"[{label}] {status}" + (f": {summary}" if summary else ""), flush=True)
+    if interrupt is not None:
+        raise interrupt
+    return RunResult(run_dir, status, error)
+
+
+def _save_model(model: Any, train_env: Any, run_dir: Path) -> None:
+    """model.zip (and vecnormalize.pkl), each through a temporary file and a rename."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    tmp = run_dir / ".model.tmp.zip"
+    model.save(tmp)
+    tmp.replace(run_dir / "model.zip")
+    if isinstance(train_env, VecNormalize):
+        tmp = run_dir / ".vecnormalize.tmp.pkl"
+        train_env.save(tmp)
+        tmp.replace(run_dir / "vecnormalize.pkl")
