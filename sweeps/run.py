@@ -119,7 +119,7 @@ def run(cfg: DictConfig) -> RunResult:
     torch.set_num_threads(int(cfg.threads))
 
     try:
-        train_env, eval_env, model = _build(cfg)
+        train_env, eval_env, model = build_run(cfg)
     except ValueError:
         raise
     except Exception as caught:  # noqa: BLE001 - e.g. an argument the algorithm does not take
@@ -133,8 +133,12 @@ def run(cfg: DictConfig) -> RunResult:
     return _train(cfg, model, train_env, eval_env, run_dir, label)
 
 
-def _build(cfg: DictConfig) -> tuple[Any, Any, Any]:
-    """The training env, the evaluation env and the algorithm of a run."""
+def build_run(cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The training env, the evaluation env and the algorithm of a run, as ``run`` builds them.
+
+    :return: ``(train_env, eval_env, model)``; the caller closes the envs.
+    :raises ValueError: on a config the algorithm or env refuses (see ``check_algorithm_config``).
+    """
     env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
     normalize = cfg.env.normalize
     train_env = make_train_env(

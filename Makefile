@@ -1,0 +1,32 @@
+# randbench: the two commands of the README and their set-up.
+#   make run    installs everything, runs the demo comparison sweep and writes its report
+#   make test   installs everything and runs the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test benchmark clean
+
+# torch==2.13.0 first: the CPU build lies on this machine's disk; any other torch request
+# would pull several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/randbench train +sweep=demo
+
+test: install
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+benchmark: install
+	$(BIN)/python -m benchmarks.overhead
+
+clean:
+	rm -rf $(VENV) results/runs results/benchmarks

@@ -1,0 +1,1 @@
+"""Throughput and overhead measurements (benchmarks, not tests)."""
