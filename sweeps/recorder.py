@@ -181,7 +181,7 @@ class RunRecorder(BaseCallback):
         steps, train_time, wall = row[0], row[1], row[2]
         done = min(steps / max(self.total_timesteps, 1), 1.0)
         rate = steps / wall if wall > 0 else float("nan")
-        eta = (self.total_timesteps - steps) / rate if rate > 0 else float("nan")
+        eta = max(self.total_timesteps - steps, 0) / rate if rate > 0 else float("nan")
         print(
             f"[{self.label}] {steps:>10,}/{self.total_timesteps:,} steps ({done:6.1%}) | "
             f"eval return {row[5]:9.2f} ± {row[6]:7.2f} | fps {row[4]:8.1f} | "
