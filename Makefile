@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test benchmark clean
+.PHONY: install run test benchmark clean chromium
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; any other torch request
 # would pull several GB of CUDA wheels.
@@ -21,8 +21,13 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/randbench train +sweep=demo
+	$(BIN)/randbench report results/runs/demo
 
-test: install
+# The report test opens report.html in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
+
+test: install chromium
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 benchmark: install

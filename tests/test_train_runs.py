@@ -49,10 +49,11 @@ def test_tiny_run_writes_run_folder(algo, env, runs_root):
 
     episodes = pd.read_csv(run_dir / "episodes.csv")
     assert tuple(episodes.columns) == EPISODES_COLUMNS
-    assert (episodes["length"] > 0).all() and np.isfinite(episodes["return"]).all()
+    # (an empty episodes.csv, e.g. BipedalWalker's 1600-step episodes, has only its header)
+    assert (episodes["length"] > 0).all() and np.isfinite(episodes["return"].astype(float)).all()
     if env == "pendulum":  # fixed 200-step episodes: the tiny budget holds several
         assert len(episodes) >= budget // 200 - cfg.env.n_envs and (episodes["length"] == 200).all()
-    assert episodes["timesteps"].max() <= meta["timesteps"]
+    assert (episodes["timesteps"].astype(int) <= meta["timesteps"]).all()
 
     assert (run_dir / "model.zip").stat().st_size > 0
     assert (run_dir / "config.yaml").read_text().count(f"name: {algo}") == 1

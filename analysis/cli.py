@@ -1,0 +1,114 @@
+"""``randbench report RUNS_DIR``: figures and a comparison report of a runs folder.
+
+Also runnable as ``python -m analysis.cli RUNS_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.aggregate import DEFAULT_REPS
+from analysis.metrics import DEFAULT_LAST_K
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected a fraction in (0, 1]") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1]")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``randbench report``."""
+    parser = argparse.ArgumentParser(
+        prog="randbench report",
+        description="Write report.md, a self-contained report.html and figures (PNG, SVG) for a runs folder.",
+    )
+    parser.add_argument(
+        "runs_dir",
+        metavar="RUNS_DIR",
+        type=Path,
+        help="a sweep folder (results/runs/<sweep>), a runs folder or a single run folder",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: RUNS_DIR/report)")
+    parser.add_argument(
+        "--threshold-fraction",
+        type=_fraction,
+        default=None,
+        metavar="F",
+        help="return threshold per env at fraction F in (0, 1] of the way from the env's lower "
+        "score bound to the best algorithm's final return (default: the env's "
+        "reward_threshold from conf/env)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default: 0)")
+    parser.add_argument(
+        "--last-k",
+        type=_positive,
+        default=DEFAULT_LAST_K,
+        metavar="K",
+        help=f"evaluation points averaged into the final return (default: {DEFAULT_LAST_K})",
+    )
+    parser.add_argument(
+        "--reps",
+        type=_positive,
+        default=DEFAULT_REPS,
+        help=f"bootstrap resamples, >= 100 (default: {DEFAULT_REPS})",
+    )
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=None,
+        help="config tree holding env/*.yaml with score bounds (default: this repository's conf/)",
+    )
+    return parser
+
+
+def report_main(argv: list[str] | None = None) -> int:
+    """Run ``randbench report``; returns the exit status (0 written, 1 nothing to report)."""
+    args = build_parser().parse_args(argv)
+    # Imported here so that `--help` and argument errors answer at once.
+    import matplotlib
+
+    matplotlib.use("Agg")  # the report's figures are files: no display, also on a headless cluster node
+    from analysis.analyze import analyze
+    from analysis.report import write_report
+
+    out = args.out if args.out is not None else args.runs_dir / "report"
+    try:
+        result = analyze(
+            args.runs_dir,
+            threshold_fraction=args.threshold_fraction,
+            seed=args.seed,
+            k=args.last_k,
+            reps=args.reps,
+            conf_dir=args.conf,
+            log=print,
+        )
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        print(f"randbench report: {error}", file=sys.stderr)
+        return 1
+    files = write_report(result, out, log=print)
+    print(
+        f"report written to {files.html.parent}: open {files.html} in a browser ({files.markdown.name} "
+        f"beside it, figures in {files.html.parent / 'figures'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(report_main())

@@ -1,0 +1,741 @@
+"""The comparison report: ``report.md`` and a self-contained ``report.html`` next to the figures.
+
+The report says what was run (algorithms, envs, seeds, budgets, hardware, versions), gives the
+tables (final return, wall-clock, FPS, time to threshold, speedups, parameters, aggregates across
+tasks), shows the figures, sets the paper's claim beside what was measured, and lists every run
+that did not complete or could not be read, with its error text.
+
+``report.html`` embeds its figures as base64 PNG and its style sheet, so it opens in any browser
+from a single file; ``report.md`` links the PNG files in ``figures/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from markdown_it import MarkdownIt
+
+from analysis.analyze import Analysis
+from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
+from analysis.palette import algo_order
+
+CLAIM = (
+    "RANDPOL reaches PPO-level return with 2-3x less wall-clock training time, although it needs more "
+    "timesteps (Liu, Jain, Nguyen, *Reduce Computational Cost In Deep Reinforcement Learning Via Randomized "
+    "Policy Learning*, arXiv 2505.19054)."
+)
+FIGURE_DPI = 150
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the report was written.
+
+    :param markdown: ``report.md``
+    :param html: ``report.html`` (self-contained)
+    :param figures: figure name -> written files (PNG and SVG)
+    :param missing: figure name -> why it could not be drawn from these runs
+    """
+
+    markdown: Path
+    html: Path
+    figures: dict[str, list[Path]]
+    missing: dict[str, str]
+
+
+# -- number formatting -------------------------------------------------------------------------
+def _num(value: float, digits: int = 1) -> str:
+    """A readable number: thousands separated; ``digits`` decimals from 10 on, 2 from 1 on, 3 significant
+    digits below 1."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if abs(value) >= 1000 or digits == 0:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.{digits}f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x" if np.isfinite(value) else "–"
+
+
+def _with_ci(mean: float, low: float, high: float, fmt: Callable[[float], str] = _num) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    if np.isfinite(low) and np.isfinite(high):
+        return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
+    return fmt(mean)
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(frame: pd.DataFrame, numeric: bool = False) -> str:
+    """A markdown (GFM) table; cells are escaped so a pipe in an error text cannot break it.
+
+    :param numeric: right-align every column but the first (tables of numbers)
+    """
+    frame = frame.copy()
+    frame.columns = [_md_escape(c) for c in frame.columns]
+    for column in frame.columns:
+        frame[column] = frame[column].map(_md_escape)
+    align = ("left",) + ("right" if numeric else "left",) * (len(frame.columns) - 1)
+    return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _pivot(
+    frame: pd.DataFrame, cell: Callable[[pd.Series], str], algos: Sequence[str], envs: Sequence[str]
+) -> str:
+    """Algorithms as rows, envs as columns, one formatted cell per (algo, env)."""
+    rows = []
+    for algo in algos:
+        row = {"algorithm": algo}
+        for env in envs:
+            match = frame[(frame["algo"] == algo) & (frame["env"] == env)]
+            row[env] = cell(match.iloc[0]) if len(match) else "not run"
+        rows.append(row)
+    return _table(pd.DataFrame(rows, columns=["algorithm", *envs]), numeric=True)
+
+
+# -- sections ----------------------------------------------------------------------------------
+def _header(result: Analysis) -> list[str]:
+    runs = result.runs.runs
+    sweeps = ", ".join(f"`{s}`" for s in sorted(runs["sweep"].astype(str).unique()))
+    counts = runs["status"].value_counts()
+    status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    damaged = sum(p.skipped for p in result.problems)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    skipped = f", {damaged} damaged run folder(s) skipped" if damaged else ""
+    intro = (
+        f"Runs folder `{result.runs.root}`, generated {now}. {len(runs)} runs ({status}){skipped}. "
+        f"Confidence intervals: 95% percentile bootstrap over seeds ({result.reps} resamples, seed {result.seed})."
+    )
+    return [f"# randbench report: {sweeps}", "", intro, ""]
+
+
+def _glance_section(result: Analysis) -> list[str]:
+    """Per env, which algorithm leads on each measure (means over seeds)."""
+    stats = result.seed_table
+    measures = [
+        ("highest final return", "final_return", max, _num, ""),
+        ("least train time to threshold", "train_time_to_threshold_s", min, _num, " s"),
+        ("fewest timesteps to threshold", "timesteps_to_threshold", min, lambda v: f"{v:,.0f}", ""),
+        ("highest FPS", "median_fps", max, lambda v: _num(v, 0), ""),
+    ]
+    rows = []
+    for env in result.envs:
+        row = {"env": env}
+        for label, metric, pick, fmt, unit in measures:
+            items = stats[(stats["env"] == env) & (stats["metric"] == metric) & stats["mean"].notna()]
+            if items.empty:
+                row[label] = "not reached by any" if "threshold" in metric else "–"
+                continue
+            best = pick(items.itertuples(), key=lambda item: item.mean)
+            row[label] = f"{best.algo} ({fmt(best.mean)}{unit})"
+        params = result.run_metrics[result.run_metrics["env"] == env].dropna(subset=["params_trainable"])
+        if len(params):
+            fewest = params.loc[params["params_trainable"].idxmin()]
+            row["fewest trainable parameters"] = f"{fewest['algo']} ({_count(fewest['params_trainable'])})"
+        rows.append(row)
+    return [
+        "## At a glance",
+        "",
+        "Leader per env (mean over completed seeds).",
+        "",
+        _table(pd.DataFrame(rows)),
+        "",
+    ]
+
+
+def _claim_section(result: Analysis) -> list[str]:
+    lines = ["## The paper's claim beside the measurement", "", f"> {CLAIM}", ""]
+    algos = set(result.run_metrics["algo"])
+    if not {"randpol", "ppo"} <= algos:
+        missing = sorted({"randpol", "ppo"} - algos)
+        return lines + [f"Not measured: these runs have no completed run of {', '.join(missing)}.", ""]
+    stats = result.seed_table.set_index(["env", "algo", "metric"])
+    time_vs_randpol = result.time_ratios["randpol"].set_index(["env", "algo"])
+    budget_vs_randpol = result.budget_ratios["randpol"].set_index(["env", "algo"])
+    steps_vs_ppo = result.step_ratios["ppo"].set_index(["env", "algo"])
+    rows = []
+    for env in result.envs:
+        if (env, "randpol", "final_return") not in stats.index or (
+            env,
+            "ppo",
+            "final_return",
+        ) not in stats.index:
+            rows.append(
+                {
+                    "env": env,
+                    "claim": "all",
+                    "measured": "RANDPOL or PPO has no completed run here",
+                    "reading": "not measured",
+                }
+            )
+            continue
+        r, p = stats.loc[(env, "randpol", "final_return")], stats.loc[(env, "ppo", "final_return")]
+        overlap = np.isfinite(r["ci_high"]) and np.isfinite(p["ci_low"]) and r["ci_high"] >= p["ci_low"]
+        reading = (
+            "PPO-level (RANDPOL's mean is at least PPO's)"
+            if r["mean"] >= p["mean"]
+            else "PPO-level within the CIs (they overlap)"
+            if overlap
+            else "below PPO (the CIs do not overlap)"
+            if np.isfinite(r["ci_high"])
+            else "below PPO (single seed, no CI)"
+        )
+        rows.append(
+            {
+                "env": env,
+                "claim": "PPO-level return",
+                "measured": f"final return RANDPOL {_with_ci(r['mean'], r['ci_low'], r['ci_high'])} vs "
+                f"PPO {_with_ci(p['mean'], p['ci_low'], p['ci_high'])}",
+                "reading": reading,
+            }
+        )
+        t = time_vs_randpol.loc[(env, "ppo")]
+        if t["ref_n"] == 0 and t["n"] == 0:
+            measured, reading = (
+                "neither RANDPOL nor PPO reached the threshold",
+                "not measured (a lower threshold: --threshold-fraction)",
+            )
+        elif t["ref_n"] == 0:
+            measured, reading = (
+                (
+                    f"RANDPOL did not reach the threshold (0/{t['ref_n_runs']} seeds), "
+                    f"PPO did ({t['n']}/{t['n_runs']})"
+                ),
+                "not supported at this threshold",
+            )
+        elif t["n"] == 0:
+            measured, reading = (
+                f"only RANDPOL reached the threshold (PPO 0/{t['n_runs']} seeds)",
+                "faster (PPO never reached it)",
+            )
+        else:
+            speedup = t["ratio"]
+            interval = _with_ci(speedup, t["ci_low"], t["ci_high"], _ratio)
+            measured = (
+                f"PPO / RANDPOL train seconds to threshold = {interval} "
+                f"({_num(t['mean'])} s vs {_num(t['ref_mean'])} s)"
+            )
+            reading = (
+                "more than 3x less wall-clock"
+                if speedup > 3
+                else "2-3x less wall-clock, as claimed"
+                if speedup >= 2
+                else "faster, but less than 2x"
+                if speedup > 1
+                else "not faster than PPO"
+            )
+        b = budget_vs_randpol.loc[(env, "ppo")]
+        measured += f"; at the full budget PPO / RANDPOL = {_ratio(b['ratio'])}"
+        rows.append({"env": env, "claim": "2-3x less wall-clock", "measured": measured, "reading": reading})
+        s = steps_vs_ppo.loc[(env, "randpol")]
+        if s["n"] == 0 or s["ref_n"] == 0:
+            measured, reading = "the threshold was not reached by both", "not measured"
+        else:
+            interval = _with_ci(s["ratio"], s["ci_low"], s["ci_high"], _ratio)
+            measured = (
+                f"RANDPOL / PPO timesteps to threshold = {interval} "
+                f"({_num(s['mean'])} vs {_num(s['ref_mean'])} env steps)"
+            )
+            reading = "more timesteps, as the paper says" if s["ratio"] > 1 else "no more timesteps than PPO"
+        rows.append({"env": env, "claim": "needs more timesteps", "measured": measured, "reading": reading})
+    lines += [_table(pd.DataFrame(rows)), ""]
+    lines += [
+        (
+            f"Reading rules: return is PPO-level when RANDPOL's mean final return (last {result.k} evaluations) "
+            "is at least PPO's or their 95% CIs overlap; wall-clock compares train seconds (evaluation excluded) to "
+            f"the threshold ({result.threshold_rule}), over the seeds that reached it. Few seeds give wide intervals: "
+            "read the CIs, not only the means."
+        ),
+        "",
+    ]
+    return lines
+
+
+def _run_section(result: Analysis) -> list[str]:
+    runs = result.runs.runs
+    lines = ["## What was run", ""]
+    rows = []
+    for env in sorted(runs["env"].unique()):
+        env_runs = runs[runs["env"] == env]
+        budgets = sorted({int(b) for b in env_runs["budget"].dropna()})
+        freqs = sorted({int(f) for f in env_runs["eval_freq"].dropna()})
+        episodes = sorted({int(e) for e in env_runs["eval_episodes"].dropna()})
+        rows.append(
+            {
+                "env": env,
+                "env id": ", ".join(sorted(env_runs["env_id"].dropna().astype(str).unique())),
+                "algorithms": ", ".join(algo_order(env_runs["algo"].unique())),
+                "seeds": ", ".join(str(s) for s in sorted(env_runs["seed"].unique())),
+                "budget (env steps)": ", ".join(f"{b:,}" for b in budgets) or "?",
+                "evaluation": (
+                    f"every {', '.join(f'{f:,}' for f in freqs)} steps, "
+                    f"{', '.join(str(e) for e in episodes)} episodes"
+                )
+                if freqs
+                else "?",
+                "threshold (return)": _num(result.thresholds.get(env, float("nan"))),
+                "completed / runs": f"{(env_runs['status'] == 'completed').sum()} / {len(env_runs)}",
+            }
+        )
+    lines += [_table(pd.DataFrame(rows)), ""]
+    lines += [f"Thresholds: {result.threshold_rule}.", ""]
+
+    def distinct(column: str) -> str:
+        values = runs[column].dropna().astype(str).value_counts()
+        return "; ".join(f"{v} ({n} runs)" if len(values) > 1 else v for v, n in values.items()) or "unknown"
+
+    lines += [
+        "**Hardware**",
+        "",
+        f"- CPU: {distinct('cpu_model')}",
+        f"- cores: {distinct('cpu_cores')}; torch threads per run: {distinct('torch_threads')}",
+        f"- hosts: {distinct('hostname')}",
+        "",
+    ]
+    if runs["cpu_model"].nunique() > 1 or runs["hostname"].nunique() > 1:
+        lines += [
+            (
+                "**Warning:** the runs come from different machines; wall-clock and FPS are comparable only "
+                "between runs on the same hardware."
+            ),
+            "",
+        ]
+    versions: dict[str, dict[str, int]] = {}
+    for meta in result.runs.meta.values():
+        for package, version in (meta.get("versions") or {}).items():
+            versions.setdefault(package, {}).setdefault(str(version), 0)
+            versions[package][str(version)] += 1
+    if versions:
+        # one row, one column per package: compact, and a mix of versions stands out
+        row = {
+            p: ", ".join(v if len(vs) == 1 else f"{v} ({n} runs)" for v, n in vs.items())
+            for p, vs in versions.items()
+        }
+        lines += ["**Versions**", "", _table(pd.DataFrame([row])), ""]
+        if any(len(vs) > 1 for vs in versions.values()):
+            lines += ["**Warning:** the runs used different package versions (counts in brackets).", ""]
+    lines += [f"Git commit: {distinct('git_commit')}.", ""]
+    return lines
+
+
+def _results_section(result: Analysis) -> list[str]:
+    algos, envs = result.algos, result.envs
+    stats = result.seed_table
+
+    def metric_cell(metric: str, fmt: Callable[[float], str] = _num, reached: bool = False) -> Callable:
+        def cell(row: pd.Series) -> str:
+            match = stats[
+                (stats["env"] == row["env"]) & (stats["algo"] == row["algo"]) & (stats["metric"] == metric)
+            ]
+            item = match.iloc[0]
+            if reached:
+                if item["n"] == 0:
+                    return f"not reached (0/{item['n_runs']})"
+                interval = _with_ci(item["mean"], item["ci_low"], item["ci_high"], fmt)
+                return f"{interval} ({item['n']}/{item['n_runs']})"
+            return f"{_with_ci(item['mean'], item['ci_low'], item['ci_high'], fmt)}"
+
+        return cell
+
+    keys = result.run_metrics.groupby(["env", "algo"], as_index=False).size()
+    seeds = _pivot(keys, lambda r: str(r["size"]), algos, envs)
+    lines = ["## Results", "", "Each cell: mean over seeds [95% CI]. Completed runs per cell:", "", seeds, ""]
+    sections = [
+        (
+            "Final return",
+            f"Mean evaluation return of the last {result.k} evaluation points.",
+            metric_cell("final_return"),
+        ),
+        (
+            "Normalized score",
+            (
+                "Final return min-max normalized with the env's fixed score bounds (conf/env): "
+                "0 about a random policy, 1 about a solved one."
+            ),
+            metric_cell("score", lambda v: f"{v:.3f}"),
+        ),
+        (
+            "Area under the curve",
+            (
+                "Average evaluation return over the budget (area under return vs timesteps "
+                "divided by the budget)."
+            ),
+            metric_cell("auc"),
+        ),
+        (
+            "Train wall-clock to the budget (s)",
+            (
+                "Seconds spent training, evaluation excluded, until the run had "
+                "taken as many env steps as its budget."
+            ),
+            metric_cell("train_time_to_budget_s"),
+        ),
+        (
+            "Training FPS",
+            "Median over evaluation intervals of env steps per train second.",
+            metric_cell("median_fps", lambda v: _num(v, 0)),
+        ),
+        (
+            "Timesteps to threshold",
+            (
+                "First evaluation point at or above the threshold; mean over the seeds that "
+                "reached it (reached/seeds)."
+            ),
+            metric_cell("timesteps_to_threshold", lambda v: f"{v:,.0f}", True),
+        ),
+        (
+            "Train wall-clock to threshold (s)",
+            "Train seconds at that point.",
+            metric_cell("train_time_to_threshold_s", _num, True),
+        ),
+    ]
+    for title, note, cell in sections:
+        lines += [
+            f"### {title}",
+            "",
+            note,
+            "",
+            _pivot(result.run_metrics.drop_duplicates(["env", "algo"]), cell, algos, envs),
+            "",
+        ]
+    for reference, label in (("ppo", "PPO"), ("randpol", "RANDPOL")):
+        title = f"### Speedup table: wall-clock relative to {label}"
+        ratios = result.time_ratios.get(reference)
+        if ratios is None:
+            lines += [title, "", f"No completed {label} run: no ratio to it.", ""]
+            continue
+        budget = result.budget_ratios[reference]
+
+        def ratio_cell(row: pd.Series, ratios: pd.DataFrame = ratios, budget: pd.DataFrame = budget) -> str:
+            match = ratios[(ratios["env"] == row["env"]) & (ratios["algo"] == row["algo"])]
+            whole = budget[(budget["env"] == row["env"]) & (budget["algo"] == row["algo"])]
+            to_budget = f"; budget {_ratio(whole.iloc[0]['ratio'])}" if len(whole) else ""
+            if not len(match):
+                return "–"
+            item = match.iloc[0]
+            if item["algo"] == item["reference"]:
+                return "reference"
+            if item["n"] == 0:
+                return f"not reached{to_budget}"
+            if item["ref_n"] == 0:
+                return f"reference not reached{to_budget}"
+            return f"{_with_ci(item['ratio'], item['ci_low'], item['ci_high'], _ratio)}{to_budget}"
+
+        rows = result.run_metrics.drop_duplicates(["env", "algo"])
+        lines += [
+            title,
+            "",
+            (
+                f"Train seconds to the threshold of the algorithm divided by {label}'s, [95% CI]; below 1: "
+                f"faster than {label}, above 1: {label} is that many times faster. After the semicolon: the "
+                "same ratio for the train seconds to the full budget."
+            ),
+            "",
+            _pivot(rows, ratio_cell, algos, envs),
+            "",
+        ]
+
+    def params_cell(row: pd.Series) -> str:
+        return f"{_count(row['params_trainable'])} / {_count(row['params_total'])}"
+
+    lines += [
+        "### Parameters",
+        "",
+        "Trainable / total parameters of the policy (from meta.json).",
+        "",
+        _pivot(result.run_metrics.drop_duplicates(["env", "algo"]), params_cell, algos, envs),
+        "",
+    ]
+    lines += _aggregate_tables(result)
+    return lines
+
+
+def _count(value: float) -> str:
+    return f"{int(value):,}" if value is not None and np.isfinite(value) else "?"
+
+
+def _aggregate_tables(result: Analysis) -> list[str]:
+    lines = ["### Across tasks (rliable)", ""]
+    scores = result.scores
+    if not scores.scores:
+        return lines + ["No task on which every algorithm has a normalized score.", ""]
+    n_runs = {a: m.shape[0] for a, m in scores.scores.items()}
+    lines += [
+        f"Normalized scores on {len(scores.tasks)} task(s) ({', '.join(scores.tasks)}), "
+        "stratified bootstrap 95% CIs over runs "
+        f"({result.reps} resamples, seed {result.seed}); runs per task: "
+        + ", ".join(f"{a} {n}" for a, n in n_runs.items())
+        + ".",
+        "",
+    ]
+    lines += [f"- {note}" for note in scores.notes] + ([""] if scores.notes else [])
+    table = result.aggregates
+    rows = []
+    for algo in algo_order(table["algo"].unique()):
+        row = {"algorithm": algo}
+        for item in table[table["algo"] == algo].itertuples():
+            row[item.metric] = _with_ci(item.estimate, item.ci_low, item.ci_high, lambda v: f"{v:.3f}")
+        rows.append(row)
+    lines += [_table(pd.DataFrame(rows), numeric=True), ""]
+    if len(result.improvement):
+        rows = [
+            {
+                "X": r.algo_x,
+                "Y": r.algo_y,
+                "P(X > Y)": _with_ci(r.probability, r.ci_low, r.ci_high, lambda v: f"{v:.2f}"),
+            }
+            for r in result.improvement.itertuples()
+        ]
+        lines += [
+            (
+                "Probability of improvement: the chance that a run of X scores higher than a run of Y on a "
+                "task drawn at random."
+            ),
+            "",
+            _table(pd.DataFrame(rows)),
+            "",
+        ]
+    return lines
+
+
+def _figures_section(
+    result: Analysis, figure_src: Callable[[str], str | None], missing: dict[str, str]
+) -> list[str]:
+    captions = {
+        "return_vs_timesteps": "Mean evaluation return over seeds with 95% bootstrap CI band; curves "
+        "interpolated on a common grid; dashed: threshold.",
+        "return_vs_train_time": "The same against train wall-clock (evaluation excluded); each curve ends "
+        "where its shortest seed ends.",
+        "fps": "Median training FPS per run, mean over seeds with 95% CI.",
+        "time_to_threshold": "Over the seeds that reached the threshold (k/n); hatched: not reached by any seed.",
+        "aggregate_intervals": "IQM, mean, median and optimality gap of normalized scores; bar: 95% CI, "
+        "tick: point estimate.",
+        "performance_profile": "Fraction of runs (all tasks) whose normalized score exceeds tau.",
+        "probability_of_improvement": "P(X > Y) with 95% CI; 0.5 means no difference.",
+        "parameters": "Hatched: total parameters (with fixed random layers and buffers); solid: trainable.",
+    }
+    lines = ["## Figures", ""]
+    for name, title in FIGURES.items():
+        lines += [f"### {title}", ""]
+        src = figure_src(name)
+        if src is None:
+            lines += [f"Not drawn: {missing.get(name, 'no data')}.", ""]
+        else:
+            lines += [f"![{title}]({src})", "", f"*{captions[name]}*", ""]
+    return lines
+
+
+def _failures_section(result: Analysis) -> list[str]:
+    lines = ["## Runs not in the tables", ""]
+    not_completed = result.runs.not_completed
+    damaged = [p for p in result.problems if p.skipped]
+    warnings = [p for p in result.problems if not p.skipped]
+    if not_completed.empty and not damaged:
+        lines += ["Every run folder completed and was read.", ""]
+    if not not_completed.empty:
+        rows = [
+            {
+                "run": r.run_id,
+                "status": r.status,
+                "evaluations": str(r.n_evals),
+                "error": (str(r.error).strip().splitlines()[-1] if r.error else "–"),
+            }
+            for r in not_completed.itertuples()
+        ]
+        lines += [
+            "Failed, interrupted, diverged or still-running runs (left out of every table and figure):",
+            "",
+            _table(pd.DataFrame(rows)),
+            "",
+        ]
+        for r in not_completed.itertuples():
+            if r.error:
+                text = str(r.error).strip().replace("```", "'''")
+                lines += [f"`{r.run_id}` ({r.status}), `{r.path}`:", "", "```text", text, "```", ""]
+    if damaged:
+        lines += ["Damaged run folders (skipped):", ""]
+        lines += [f"- `{p.folder}`: `{p.file}` {_md_escape(p.message)}" for p in damaged] + [""]
+    if warnings:
+        lines += ["Warnings (runs kept):", ""]
+        lines += [f"- `{p.folder}`: `{p.file}` {_md_escape(p.message)}" for p in warnings] + [""]
+    return lines
+
+
+def _method_section(result: Analysis) -> list[str]:
+    return [
+        "## How the numbers are computed",
+        "",
+        (
+            f"- Final return: mean `eval_return_mean` of the last {result.k} evaluation points (deterministic "
+            "policy, separate evaluation env)."
+        ),
+        (
+            "- AUC: area under return vs timesteps on [0, budget] divided by the budget (linear between "
+            "evaluation points, held constant before the first and after the last)."
+        ),
+        (
+            "- Time to threshold: first evaluation point with return at or above the threshold "
+            f'({result.threshold_rule}); "not reached" runs are counted, not averaged.'
+        ),
+        (
+            "- FPS: median over evaluation intervals of env steps per train second; wall-clock is measured by the "
+            "harness, evaluation excluded. Train wall-clock to the budget is interpolated at exactly the budget's "
+            "env steps, so a last rollout that overshoots the budget is not counted."
+        ),
+        (
+            "- Speedup: ratio of mean train seconds to threshold, algorithm over reference, CI from resampling both "
+            "algorithms' seeds independently."
+        ),
+        (
+            "- Normalized score: (R - min) / (max - min) with the fixed `score_bounds` of conf/env, so adding an "
+            "algorithm never shifts another's score. Aggregates with rliable (Agarwal et al., NeurIPS 2021)."
+        ),
+        f"- Every bootstrap: {result.reps} resamples, seed {result.seed}, percentile intervals.",
+        "",
+    ]
+
+
+def build_markdown(result: Analysis, figure_src: Callable[[str], str | None], missing: dict[str, str]) -> str:
+    """The report as markdown.
+
+    :param result: the analysis of a runs folder
+    :param figure_src: figure name -> image link (a relative path, or a data URI), None if not drawn
+    :param missing: figure name -> why it was not drawn
+    """
+    lines = (
+        _header(result)
+        + _glance_section(result)
+        + _claim_section(result)
+        + _run_section(result)
+        + _results_section(result)
+        + _figures_section(result, figure_src, missing)
+        + _failures_section(result)
+        + _method_section(result)
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1d1d1f;
+       max-width: 1180px; margin: 2rem auto; padding: 0 1.5rem; line-height: 1.45; font-size: 15px; }
+h1 { font-size: 1.7rem; border-bottom: 2px solid #d62728; padding-bottom: .3rem; }
+h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+h3 { font-size: 1.05rem; margin-top: 1.5rem; }
+table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: 13px; display: block; overflow-x: auto; }
+th, td { border: 1px solid #d8d8d8; padding: .3rem .55rem; text-align: left; vertical-align: top; }
+th { background: #f3f4f6; }
+tr:nth-child(even) td { background: #fafafa; }
+blockquote { margin: 1rem 0; padding: .5rem 1rem; border-left: 4px solid #1f77b4; background: #f5f8fc; }
+img { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
+pre { background: #f6f8fa; padding: .7rem; overflow-x: auto; font-size: 12px; border-radius: 4px; }
+code { font-size: 90%; }
+em { color: #555; }
+"""
+
+
+def build_html(markdown_text: str, title: str) -> str:
+    """A standalone HTML page from the report's markdown (images must already be data URIs)."""
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    body = renderer.render(markdown_text)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_figures(result: Analysis) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
+    """Every report figure, encoded in memory.
+
+    :return: (name -> format -> file content, name -> why not drawn)
+    """
+    import matplotlib.pyplot as plt
+
+    rendered, missing = {}, {}
+    for name, figure in paper_figures(result).items():
+        if isinstance(figure, str):
+            missing[name] = figure
+            continue
+        rendered[name] = {}
+        for fmt in FIGURE_FORMATS:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, dpi=FIGURE_DPI, bbox_inches="tight")
+            rendered[name][fmt] = buffer.getvalue()
+        plt.close(figure)
+    return rendered, missing
+
+
+def write_report(
+    result: Analysis, out_dir: str | Path, log: Callable[[str], None] | None = None
+) -> ReportFiles:
+    """Draw the figures and write ``report.md``, ``report.html`` and ``figures/*.{png,svg}``.
+
+    Everything is drawn in memory first and each file is replaced atomically, so a failure leaves
+    a previous report in ``out_dir`` as it was.
+
+    :param result: the analysis of a runs folder (:func:`analysis.analyze.analyze`)
+    :param out_dir: output folder (created if needed)
+    :param log: callable taking one progress line, or None
+    """
+    say = log or (lambda line: None)
+    out_dir = Path(out_dir)
+    say("drawing figures")
+    rendered, missing = render_figures(result)
+    for name, reason in missing.items():
+        say(f"  figure {name} not drawn: {reason}")
+    figure_dir = out_dir / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    for name, files in rendered.items():
+        written[name] = []
+        for fmt, data in files.items():
+            path = figure_dir / f"{name}.{fmt}"
+            _write_atomic(path, data)
+            written[name].append(path)
+        say(f"  figure {figure_dir / name}.{{{','.join(files)}}}")
+
+    def relative(name: str) -> str | None:
+        return f"figures/{name}.png" if name in rendered else None
+
+    def inline(name: str) -> str | None:
+        if name not in rendered:
+            return None
+        return "data:image/png;base64," + base64.b64encode(rendered[name]["png"]).decode("ascii")
+
+    markdown_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    _write_atomic(markdown_path, build_markdown(result, relative, missing).encode())
+    title = "randbench report: " + ", ".join(sorted(result.runs.runs["sweep"].astype(str).unique()))
+    _write_atomic(html_path, build_html(build_markdown(result, inline, missing), title).encode())
+    say(f"  wrote {markdown_path}")
+    say(f"  wrote {html_path}")
+    return ReportFiles(markdown_path, html_path, written, missing)

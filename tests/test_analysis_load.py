@@ -1,0 +1,174 @@
+"""Loading run folders into tidy tables, and clear messages for bad input."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from synthetic_runs import write_run
+
+from analysis.analyze import NoCompletedRunsError, analyze
+from analysis.cli import report_main
+from analysis.load import METRICS_COLUMNS, RUN_COLUMNS, RunFolderError, load_run, load_runs
+
+
+def two_runs(root: Path) -> tuple[Path, Path]:
+    good = write_run(root, "pendulum", "ppo", 0, [500, 1000, 1500], [-900, -700, -500], budget=1500)
+    other = write_run(root, "pendulum", "a2c", 0, [500, 1000, 1500], [-1000, -950, -900], budget=1500)
+    return good, other
+
+
+def test_tidy_tables(tmp_path: Path):
+    two_runs(tmp_path)
+    runs = load_runs(tmp_path)
+    assert len(runs.runs) == 2 and not runs.problems
+    assert list(runs.curves.columns) == [*RUN_COLUMNS, *METRICS_COLUMNS]
+    assert len(runs.curves) == 6  # one row per evaluation point
+    ppo = runs.curves[runs.curves["algo"] == "ppo"]
+    assert ppo["eval_return_mean"].tolist() == [-900, -700, -500]
+    assert set(ppo["run_id"]) == {"t/pendulum/ppo/seed0"} and set(ppo["sweep"]) == {"t"}
+    assert set(ppo["env_id"]) == {"Pendulum-v1"} and set(ppo["status"]) == {"completed"}
+    row = runs.runs.set_index("algo").loc["ppo"]
+    assert (row["budget"], row["seed"], row["eval_freq"], row["cpu_model"]) == (
+        1500,
+        0,
+        500,
+        "Test CPU @ 3.0GHz",
+    )
+    assert len(runs.episodes) == 6 and "return" in runs.episodes.columns
+    # the sweep folder, the runs folder and a single run folder are all accepted
+    assert len(load_runs(tmp_path / "t").runs) == 2
+    assert len(load_runs(tmp_path / "t" / "pendulum" / "ppo" / "seed0").runs) == 1
+
+
+def test_empty_and_missing_folders(tmp_path: Path, capsys):
+    with pytest.raises(ValueError, match=f"no run folders under '{tmp_path}'"):
+        load_runs(tmp_path)
+    assert report_main([str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert str(tmp_path) in error and "meta.json" in error
+    assert not (tmp_path / "report").exists()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_runs(tmp_path / "nope")
+    assert report_main([str(tmp_path / "nope")]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_no_completed_run_names_every_run(tmp_path: Path, capsys):
+    failed = write_run(
+        tmp_path,
+        "pendulum",
+        "ppo",
+        0,
+        [500],
+        [-1200.0],
+        status="failed",
+        error="Traceback (most recent call last):\nValueError: bad learning rate",
+    )
+    (failed / "metrics.csv").unlink()  # failed before its first evaluation: no metrics at all
+    write_run(
+        tmp_path,
+        "pendulum",
+        "a2c",
+        0,
+        [500],
+        [-1200.0],
+        status="interrupted",
+        error="received signal SIGTERM",
+    )
+    runs = load_runs(tmp_path)
+    assert sorted(runs.runs["status"]) == ["failed", "interrupted"] and not runs.problems
+    with pytest.raises(NoCompletedRunsError) as caught:
+        analyze(tmp_path)
+    message = str(caught.value)
+    assert "no completed run" in message and str(failed) in message
+    assert "ValueError: bad learning rate" in message and "SIGTERM" in message
+    assert report_main([str(tmp_path)]) == 1
+    assert "ValueError: bad learning rate" in capsys.readouterr().err
+
+
+def test_truncated_metrics_csv_is_reported_and_skipped(tmp_path: Path):
+    _good, damaged = two_runs(tmp_path)
+    text = (damaged / "metrics.csv").read_text()
+    (damaged / "metrics.csv").write_text(text[: len(text) - 40])  # cut mid-row, as a crash would
+    runs = load_runs(tmp_path)
+    assert runs.runs["run_id"].tolist() == ["t/pendulum/ppo/seed0"]
+    [problem] = runs.problems
+    assert problem.skipped and problem.folder == damaged and problem.file == "metrics.csv"
+    assert "truncated" in problem.message and str(damaged / "metrics.csv") in str(problem)
+
+
+@pytest.mark.parametrize("cut", ["header_only_mid", "empty", "missing_column"])
+def test_other_damaged_csv(tmp_path: Path, cut: str):
+    _, damaged = two_runs(tmp_path)
+    path = damaged / "metrics.csv"
+    if cut == "header_only_mid":
+        path.write_text(path.read_text().splitlines()[0][:30])
+        expected = "lacks columns"
+    elif cut == "empty":
+        path.write_text("")
+        expected = "empty"
+    else:
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(",".join(line.split(",")[:5]) for line in lines) + "\n")
+        expected = "lacks columns"
+    [problem] = load_runs(tmp_path).problems
+    assert problem.file == "metrics.csv" and expected in problem.message
+
+
+def test_non_numeric_value_names_the_row(tmp_path: Path):
+    _, damaged = two_runs(tmp_path)
+    path = damaged / "metrics.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[2].split(",")
+    fields[5] = "garbage"
+    lines[2] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    [problem] = load_runs(tmp_path).problems
+    assert "'eval_return_mean'" in problem.message and "row 2" in problem.message
+
+
+def test_missing_or_broken_meta_json(tmp_path: Path):
+    _good, damaged = two_runs(tmp_path)
+    (damaged / "meta.json").unlink()
+    [problem] = load_runs(tmp_path).problems
+    assert (problem.folder, problem.file) == (damaged, "meta.json") and "missing" in problem.message
+    (damaged / "meta.json").write_text('{"status": "completed", ')
+    [problem] = load_runs(tmp_path).problems
+    assert "not valid JSON" in problem.message
+    (damaged / "meta.json").write_text(json.dumps({"status": "done"}))
+    [problem] = load_runs(tmp_path).problems
+    assert "'done'" in problem.message and "completed" in problem.message
+
+
+def test_missing_config_and_episodes_are_warnings(tmp_path: Path):
+    _good, other = two_runs(tmp_path)
+    (other / "config.yaml").unlink()
+    (other / "episodes.csv").unlink()
+    runs = load_runs(tmp_path)
+    assert len(runs.runs) == 2  # the run is kept: the metrics do not need these files
+    assert sorted(p.file for p in runs.problems) == ["config.yaml", "episodes.csv"]
+    assert not any(p.skipped for p in runs.problems)
+    assert runs.runs.set_index("algo").loc["a2c", "budget"] == 1500  # from meta.json
+
+
+def test_completed_run_without_evaluations_is_damaged(tmp_path: Path):
+    _, damaged = two_runs(tmp_path)
+    path = damaged / "metrics.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(RunFolderError, match="no evaluation rows"):
+        load_run(damaged)
+
+
+def test_copied_run_folder_gets_its_own_id(tmp_path: Path):
+    import shutil
+
+    good, _ = two_runs(tmp_path)
+    copy = tmp_path / "t_copy" / "pendulum" / "ppo" / "seed0"
+    shutil.copytree(good, copy)
+    runs = load_runs(tmp_path)
+    assert len(runs.runs) == 3 and runs.runs["run_id"].is_unique
+    assert str(copy) in set(runs.runs["run_id"])
+    assert len(runs.curves.groupby("run_id")) == 3

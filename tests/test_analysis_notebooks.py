@@ -1,0 +1,51 @@
+"""The paper-figure notebooks: jupytext percent format, executed headless on a small runs folder."""
+
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from synthetic_runs import write_sweep
+
+from analysis.analyze import analyze
+from analysis.notebooks.run import execute_notebook
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "analysis" / "notebooks").glob("[!_]*.py"))
+NOTEBOOKS = [path for path in NOTEBOOKS if path.name != "run.py"]
+
+
+def test_notebooks_are_percent_format_with_a_parameter_cell():
+    assert [p.name for p in NOTEBOOKS] == ["paper_figures.py"]
+    for path in NOTEBOOKS:
+        notebook = jupytext.read(path)
+        assert notebook.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
+        tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+        assert ["parameters"] in tags
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_on_a_runs_folder(tmp_path: Path, source: Path):
+    sweep = write_sweep(tmp_path, seeds=(0, 1))
+    output = execute_notebook(
+        source, sweep, tmp_path / "executed.ipynb", {"REPS": 200, "THRESHOLD_FRACTION": 0.8}
+    )
+    notebook = nbformat.read(output, as_version=4)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [
+        o for o in outputs if o.output_type in ("display_data", "execute_result") and "image/png" in o.data
+    ]
+    assert len(images) == 8  # every figure of the report
+    # the notebook's numbers are the library's
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    result = analyze(sweep, threshold_fraction=0.8, reps=200)
+    assert f"thresholds: {result.thresholds}" in text
+    assert "injected-parameters" in str([cell.metadata.get("tags") for cell in notebook.cells])
+
+
+def test_missing_runs_folder_is_refused(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        execute_notebook(NOTEBOOKS[0], tmp_path / "nope")
