@@ -127,7 +127,8 @@ def train_time_to_budget(
         return float("nan")
     steps = np.concatenate([[0.0], timesteps])
     seconds = np.concatenate([[0.0], np.asarray(train_time_s, dtype=float)])
-    return float(np.interp(budget, steps, seconds))
+    # min(): interpolating exactly at a recorded point can round one ulp above it
+    return float(min(np.interp(budget, steps, seconds), seconds[-1]))
 
 
 def best_final_returns(curves: pd.DataFrame, k: int = DEFAULT_LAST_K) -> pd.Series:
