@@ -1,0 +1,326 @@
+"""RANDPOL's policy: fixed random hidden layers (buffers) and trainable linear heads.
+
+Liu, Jain, Nguyen, "Reduce Computational Cost In Deep Reinforcement Learning Via Randomized
+Policy Learning", arXiv 2505.19054: the actor and the critic are MLPs whose hidden layers are
+drawn once at random and never trained; only the output layers are learned, so
+``V(s) = alpha . phi(s)`` and ``mean(s) = A' psi(s)`` are linear in the random features
+``phi`` (critic) and ``psi`` (actor).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+ACTIVATIONS = ("relu", "tanh")
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+WEIGHT_INITS = ("uniform", "gaussian")
+
+
+class RandomFeatureNet(nn.Module):
+    """A stack of fixed random layers ``x -> act(W_k ... act(W_1 x + b_1) ... + b_k)``.
+
+    Weights and biases are registered buffers: they are saved in the state dict (a loaded model
+    has the same features), are never returned by ``parameters()`` and never require grad.
+
+    :param in_dim: input dimension (flattened observation size).
+    :param widths: hidden widths, e.g. ``[500, 800]``; the last one is the feature dimension J.
+    :param activation: ``"relu"`` or ``"tanh"``.
+    :param weight_init: ``"uniform"``: weights and biases ~ U(-s, s) with ``s = init_scale /
+        sqrt(fan_in)``, the distribution of PyTorch's ``nn.Linear``; ``"gaussian"``: N(0, s^2).
+    :param init_scale: multiplier of the scale ``1 / sqrt(fan_in)`` (> 0).
+    :raises ValueError: on an unknown activation or init, a non-positive width or scale.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        widths: list[int],
+        activation: str = "relu",
+        weight_init: str = "uniform",
+        init_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        if len(widths) == 0 or not all(isinstance(w, (int, np.integer)) and w > 0 for w in widths):
+            raise ValueError(f"net_arch widths must be a non-empty list of positive ints, got {widths!r}")
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        self.activation = activation
+        # Bound methods picked once, so the forward pass has no per-call branching.
+        self._act = th.relu_ if activation == "relu" else th.tanh_
+        self.features_dim = int(widths[-1])
+        fan_in = in_dim
+        for k, width in enumerate(widths):
+            scale = init_scale / np.sqrt(fan_in)
+            weight = th.empty(int(width), fan_in)
+            bias = th.empty(int(width))
+            if weight_init == "uniform":
+                nn.init.uniform_(weight, -scale, scale)
+                nn.init.uniform_(bias, -scale, scale)
+            else:
+                nn.init.normal_(weight, 0.0, scale)
+                nn.init.normal_(bias, 0.0, scale)
+            self.register_buffer(f"weight_{k}", weight)
+            self.register_buffer(f"bias_{k}", bias)
+            fan_in = int(width)
+        self._layer_names = [(f"weight_{k}", f"bias_{k}") for k in range(len(widths))]
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        """Random features of a batch.
+
+        :param x: float tensor of shape (batch, in_dim).
+        :return: features of shape (batch, J).
+        """
+        buffers = self._buffers  # direct dict access: this runs at every env step
+        for weight_name, bias_name in self._layer_names:
+            # addmm + in-place activation: two kernels per layer, no intermediate copies.
+            x = self._act(th.addmm(buffers[bias_name], x, buffers[weight_name].t()))
+        return x
+
+
+class RandomFeatureExtractor(nn.Module):
+    """The actor's and the critic's random feature nets, in the ``MlpExtractor`` interface.
+
+    ``ActorCriticPolicy`` calls ``forward`` / ``forward_actor`` / ``forward_critic`` and reads
+    ``latent_dim_pi`` / ``latent_dim_vf``; here the "latent" is the random feature vector.
+
+    :param in_dim: input dimension.
+    :param net_arch: widths for both nets (list) or ``dict(pi=[...], vf=[...])``.
+    :param share_features: one random net for actor and critic (``psi == phi``).
+    :param activation, weight_init, init_scale: see :class:`RandomFeatureNet`.
+    :raises ValueError: if ``share_features`` is set with different actor and critic widths.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        net_arch: Sequence[int] | Mapping[str, Sequence[int]],
+        share_features: bool,
+        activation: str,
+        weight_init: str,
+        init_scale: float,
+    ) -> None:
+        super().__init__()
+        # Mapping / Sequence, not dict / list: configs may hand over OmegaConf containers.
+        if isinstance(net_arch, Mapping):
+            if set(net_arch) != {"pi", "vf"}:
+                raise ValueError(f"net_arch dict must have exactly the keys 'pi' and 'vf', got {sorted(net_arch)}")
+            pi_arch, vf_arch = list(net_arch["pi"]), list(net_arch["vf"])
+        else:
+            pi_arch = vf_arch = list(net_arch)
+        if share_features and pi_arch != vf_arch:
+            raise ValueError(f"share_features=True needs equal actor and critic widths, got {pi_arch} and {vf_arch}")
+        self.share_features = share_features
+        net_kwargs = {"activation": activation, "weight_init": weight_init, "init_scale": init_scale}
+        self.pi_net = RandomFeatureNet(in_dim, pi_arch, **net_kwargs)
+        self.vf_net = self.pi_net if share_features else RandomFeatureNet(in_dim, vf_arch, **net_kwargs)
+        self.latent_dim_pi = self.pi_net.features_dim
+        self.latent_dim_vf = self.vf_net.features_dim
+
+    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        psi = self.pi_net(features)
+        return psi, (psi if self.share_features else self.vf_net(features))
+
+    def forward_actor(self, features: th.Tensor) -> th.Tensor:
+        return self.pi_net(features)
+
+    def forward_critic(self, features: th.Tensor) -> th.Tensor:
+        return self.vf_net(features)
+
+
+class RandomFeaturePolicy(ActorCriticPolicy):
+    """Actor-critic policy with fixed random hidden layers and linear trainable heads (RANDPOL).
+
+    The hidden layers of actor and critic are :class:`RandomFeatureNet` buffers; the trainable
+    parameters are exactly the actor mean head ``action_net`` (J_pi x action_dim weights and
+    biases), the state-independent Gaussian ``log_std`` and the critic head ``value_net``
+    (J_vf weights and one bias). Both heads start at zero ("initialize alpha, alpha' small").
+    ``self.optimizer`` holds the actor head and ``log_std`` only; the critic head is fitted by
+    the algorithm's critic solver (see :class:`algos.randpol.RANDPOL`).
+
+    Only ``Box`` action spaces (Gaussian policy), no gSDE.
+
+    :param observation_space: observation space.
+    :param action_space: ``Box`` action space.
+    :param lr_schedule: learning-rate schedule of the actor head (progress remaining -> lr).
+    :param net_arch: random hidden widths, ``[500, 800]`` (paper); a list for both nets or
+        ``dict(pi=[...], vf=[...])``.
+    :param activation: random-layer activation, ``"relu"`` (default) or ``"tanh"``.
+    :param weight_init: ``"uniform"`` (U(+-1/sqrt(fan_in)), as ``nn.Linear``; default) or
+        ``"gaussian"`` (N(0, 1/fan_in)).
+    :param init_scale: multiplier of the random-weight scale (default 1).
+    :param share_features: one random net for actor and critic (default False: separate nets).
+    :param log_std_init: initial log standard deviation of the Gaussian policy (default -0.5).
+    :param log_std_lr_scale: learning rate of ``log_std`` relative to the mean head's (> 0,
+        default 1). Adam moves every one of the J head weights by about the learning rate per
+        step, so the mean moves ~J times faster than the single log-std; a scale > 1 lets the
+        exploration noise shrink at a comparable pace.
+    :param use_sde: must be False (gSDE is not part of RANDPOL).
+    :param optimizer_class: optimizer of the actor head (default Adam).
+    :param optimizer_kwargs: its keyword arguments besides the learning rate.
+    :param kwargs: further ``ActorCriticPolicy`` arguments (features extractor, normalize_images).
+    :raises TypeError: on a non-Box action space.
+    :raises ValueError: on gSDE or a bad option value.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation: str = "relu",
+        weight_init: str = "uniform",
+        init_scale: float = 1.0,
+        share_features: bool = False,
+        log_std_init: float = -0.5,
+        log_std_lr_scale: float = 1.0,
+        use_sde: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(action_space, spaces.Box):
+            raise TypeError(f"RandomFeaturePolicy needs a Box action space, got {action_space}")
+        if use_sde:
+            raise ValueError("RandomFeaturePolicy does not support gSDE (use_sde=True)")
+        for name in ("ortho_init", "squash_output"):
+            if kwargs.pop(name, False):
+                raise ValueError(f"RandomFeaturePolicy does not support {name}=True")
+        # Checked here too (RandomFeatureNet checks again) so that a bad value fails before any work.
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
+            # SB3's eps for Adam; fused: one kernel per step, and the heads take many small steps.
+            optimizer_kwargs = {"eps": 1e-5, "fused": True}
+        if not log_std_lr_scale > 0:
+            raise ValueError(f"log_std_lr_scale must be > 0, got {log_std_lr_scale}")
+        self.log_std_lr_scale = log_std_lr_scale
+        self.activation = activation
+        self.weight_init = weight_init
+        self.init_scale = init_scale
+        self.share_features = share_features
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[500, 800] if net_arch is None else net_arch,
+            ortho_init=False,
+            use_sde=False,
+            log_std_init=log_std_init,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            **kwargs,
+        )
+
+    def _build_mlp_extractor(self) -> None:
+        self._flat_box_obs = (
+            isinstance(self.observation_space, spaces.Box)
+            and len(self.observation_space.shape) == 1
+            and isinstance(self.features_extractor, FlattenExtractor)
+        )
+        self.mlp_extractor = RandomFeatureExtractor(
+            self.features_dim,
+            self.net_arch,
+            share_features=self.share_features,
+            activation=self.activation,
+            weight_init=self.weight_init,
+            init_scale=self.init_scale,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        with th.no_grad():
+            for head in (self.action_net, self.value_net):
+                head.weight.zero_()
+                head.bias.zero_()
+        # Rebuilt on the actor head only: the critic head has its own solver, and the random
+        # layers are buffers that no optimizer may ever see.
+        # "lr_scale" multiplies the scheduled learning rate of a group (RANDPOL._update_learning_rate).
+        groups = [
+            {"params": [self.action_net.weight, self.action_net.bias], "lr_scale": 1.0},
+            {"params": [self.log_std], "lr_scale": self.log_std_lr_scale},
+        ]
+        for group in groups:
+            group["lr"] = lr_schedule(1) * group["lr_scale"]
+        self.optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        for name in ("activation_fn", "ortho_init", "squash_output", "full_std", "use_expln"):
+            data.pop(name, None)
+        data.update(
+            activation=self.activation,
+            weight_init=self.weight_init,
+            init_scale=self.init_scale,
+            share_features=self.share_features,
+            log_std_lr_scale=self.log_std_lr_scale,
+        )
+        return data
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """The actor's trainable parameters: mean head weight and bias, and ``log_std``."""
+        return [self.action_net.weight, self.action_net.bias, self.log_std]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The critic's trainable parameters: value head weight (the paper's alpha) and bias."""
+        return [self.value_net.weight, self.value_net.bias]
+
+    def random_buffers(self) -> dict[str, th.Tensor]:
+        """The fixed random layers, by state-dict name (shared nets listed once)."""
+        return dict(self.mlp_extractor.named_buffers())
+
+    def preprocess_obs(self, obs: th.Tensor) -> th.Tensor:
+        """Observation -> float input of the random nets (SB3's preprocessing and flattening)."""
+        if self._flat_box_obs:
+            # What SB3's preprocess_obs + FlattenExtractor do for a 1-D Box, minus two calls.
+            return obs.float()
+        return super().extract_features(obs, self.pi_features_extractor)  # type: ignore[return-value]
+
+    @th.no_grad()
+    def actor_features(self, obs: th.Tensor) -> th.Tensor:
+        """psi(s): actor random features, shape (batch, J_pi), no autograd graph."""
+        return self.mlp_extractor.forward_actor(self.preprocess_obs(obs))
+
+    @th.no_grad()
+    def critic_features(self, obs: th.Tensor) -> th.Tensor:
+        """phi(s): critic random features, shape (batch, J_vf), no autograd graph."""
+        return self.mlp_extractor.forward_critic(self.preprocess_obs(obs))
+
+    def mean_actions(self, pi_features: th.Tensor) -> th.Tensor:
+        """Gaussian mean ``A' psi + b``, shape (batch, action_dim), from cached features."""
+        return th.addmm(self.action_net.bias, pi_features, self.action_net.weight.t())
+
+    def values_from_features(self, vf_features: th.Tensor) -> th.Tensor:
+        """``alpha . phi + b``, shape (batch, 1), from cached features."""
+        return self.value_net(vf_features)
+
+    def log_prob_from_features(self, pi_features: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Log-likelihood of ``actions`` and entropy under the policy, from cached actor features.
+
+        :param pi_features: shape (batch, J_pi).
+        :param actions: shape (batch, action_dim).
+        :return: log-probabilities and entropies, each of shape (batch,).
+        """
+        # The diagonal Gaussian of SB3's DiagGaussianDistribution in closed form: the same
+        # numbers without building a torch.distributions object at every minibatch.
+        log_std = self.log_std
+        z = (actions - self.mean_actions(pi_features)) * th.exp(-log_std)
+        log_prob = (-0.5 * z.square() - log_std - _HALF_LOG_2PI).sum(dim=-1)
+        entropy = (0.5 + _HALF_LOG_2PI + log_std).sum().expand(log_prob.shape[0])
+        return log_prob, entropy

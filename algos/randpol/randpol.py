@@ -1,0 +1,524 @@
+"""RANDPOL: actor-critic with fixed random hidden layers, only the output layers trained.
+
+Liu, Jain, Nguyen, "Reduce Computational Cost In Deep Reinforcement Learning Via Randomized
+Policy Learning", arXiv 2505.19054 (predecessor: "Randomized Policy Learning for Continuous
+State and Action MDPs", arXiv 2006.04331).
+
+The point of the method is cost, so the implementation removes the work that fixed layers make
+unnecessary: the actor features psi(s) of every collected observation are computed once while
+acting and kept in the rollout buffer, the critic features phi(s) of the whole rollout in one
+batched pass at its end, and ``train()`` only touches the linear heads (no forward pass through
+the random layers, no autograd graph through them).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from algos.randpol.buffers import FeatureRolloutBuffer, FeatureRolloutBufferSamples
+from algos.randpol.policies import RandomFeaturePolicy
+from algos.randpol.solvers import LSQ_METHODS, linf_bound, project_linf_, solve_box_least_squares
+
+CRITIC_SOLVERS = ("adam", "lsq", "ridge")
+
+
+class RANDPOL(OnPolicyAlgorithm):
+    """Randomized Policy Learning (RANDPOL).
+
+    Actor ``mean(s) = A' psi(s) + b'`` and critic ``V(s) = alpha . phi(s) + b`` are linear in
+    fixed random features (see :class:`RandomFeaturePolicy`). Each iteration collects
+    ``n_steps`` steps per env, computes GAE(lambda) advantages and lambda-returns (bootstrapping
+    on truncation, not on termination), fits the critic head to the returns under the
+    L-infinity bound ``|alpha_j| <= C / J`` (a convex problem), then takes policy-gradient
+    steps on the actor head and log-std.
+
+    Choices the paper leaves open are options (defaults are the spec's):
+
+    - critic solver: ``"adam"`` (projected Adam: Adam steps on minibatches, then clamp alpha to
+      ``+-C/J`` after every step; paper settings lr 3e-4, batch 128), ``"lsq"`` (the
+      box-constrained least squares solved exactly by ``scipy.optimize.lsq_linear``; seconds per
+      update at J=800) or ``"ridge"`` (ridge solve, then clamp alpha and re-fit the bias).
+    - actor loss: vanilla advantage policy gradient ``-A_t log pi(a_t|s_t)`` with normalized
+      advantages; ``clip_range`` switches to PPO's clipped ratio surrogate, an ablation that is
+      a departure from the paper.
+
+    :param policy: ``"RandomFeaturePolicy"`` or the class.
+    :param env: gymnasium env, VecEnv or env id.
+    :param learning_rate: actor-head Adam learning rate (> 0), or a schedule of progress remaining.
+    :param n_steps: env steps per env per rollout (> 0); the rollout has ``n_steps * n_envs``
+        transitions.
+    :param batch_size: actor minibatch size (> 0), or ``None`` (default) for one step on the
+        whole rollout per epoch: with vanilla (unclipped) policy-gradient steps, minibatches of
+        128 moved the policy too far per update (see conf/algo/randpol.yaml for the numbers).
+    :param n_epochs: passes over the rollout for the actor (>= 1).
+    :param gamma: discount factor in [0, 1].
+    :param gae_lambda: GAE lambda in [0, 1] (value targets are GAE(lambda) returns).
+    :param normalize_advantage: standardize advantages over the rollout.
+    :param ent_coef: entropy bonus coefficient (>= 0).
+    :param max_grad_norm: clip the actor gradient norm to this (> 0), ``None`` for no clipping.
+    :param clip_range: ``None`` for the paper's vanilla policy gradient, or epsilon > 0 for PPO's
+        clipped surrogate (ablation).
+    :param target_kl: stop the actor epochs early once the approximate KL to the rollout policy
+        exceeds this (> 0), ``None`` for no limit.
+    :param C: the L-infinity constant of the critic head: ``|alpha_j| <= C / J`` (> 0), in units of
+        the value (of the possibly normalized reward) per unit of average feature magnitude.
+    :param actor_C: the same bound for the actor mean head weights, ``None`` for no bound.
+    :param critic_solver: ``"adam"``, ``"lsq"`` or ``"ridge"`` (see above).
+    :param critic_learning_rate: Adam learning rate of the critic head (> 0), for ``"adam"``.
+    :param critic_batch_size: critic minibatch size (> 0), for ``"adam"``.
+    :param critic_epochs: passes over the rollout for the critic (>= 1), for ``"adam"``.
+    :param critic_ridge: L2 penalty on alpha for the exact solvers (>= 0).
+    :param lsq_method: ``scipy.optimize.lsq_linear`` method for ``"lsq"``: ``"bvls"`` or ``"trf"``.
+    :param stats_window_size: episodes averaged in the rollout logs.
+    :param tensorboard_log: tensorboard log folder, or ``None``.
+    :param policy_kwargs: :class:`RandomFeaturePolicy` arguments (``net_arch``, ``activation``,
+        ``weight_init``, ``init_scale``, ``share_features``, ``log_std_init``, ``log_std_lr_scale``).
+    :param verbose: 0 silent, 1 info, 2 debug.
+    :param seed: seed of the random layers, the action noise and the minibatch order.
+    :param device: torch device.
+    :param _init_setup_model: build the networks now (SB3 internal).
+    :raises ValueError: on any out-of-range or unknown option, before any work starts.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RandomFeaturePolicy": RandomFeaturePolicy}
+    policy: RandomFeaturePolicy
+    rollout_buffer: FeatureRolloutBuffer
+
+    def __init__(
+        self,
+        policy: str | type[RandomFeaturePolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int | None = None,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        max_grad_norm: float | None = None,
+        clip_range: float | None = None,
+        target_kl: float | None = None,
+        C: float = 1000.0,
+        actor_C: float | None = None,
+        critic_solver: str = "adam",
+        critic_learning_rate: float = 3e-4,
+        critic_batch_size: int = 128,
+        critic_epochs: int = 10,
+        critic_ridge: float = 1e-3,
+        lsq_method: str = "bvls",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        _check_options(
+            n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, gamma=gamma, gae_lambda=gae_lambda,
+            ent_coef=ent_coef, max_grad_norm=max_grad_norm, clip_range=clip_range, target_kl=target_kl, C=C,
+            actor_C=actor_C, critic_solver=critic_solver, critic_learning_rate=critic_learning_rate,
+            critic_batch_size=critic_batch_size, critic_epochs=critic_epochs, critic_ridge=critic_ridge,
+            lsq_method=lsq_method,
+        )  # fmt: skip
+        if isinstance(learning_rate, (int, float)) and not learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=0.0,  # the critic is fitted by its own solver, not through a joint loss
+            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+            use_sde=False,
+            sde_sample_freq=-1,
+            rollout_buffer_class=FeatureRolloutBuffer,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+            supported_action_spaces=(spaces.Box,),
+        )
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.normalize_advantage = normalize_advantage
+        self.clip_range = clip_range
+        self.target_kl = target_kl
+        self.C = C
+        self.actor_C = actor_C
+        self.critic_solver = critic_solver
+        self.critic_learning_rate = critic_learning_rate
+        self.critic_batch_size = critic_batch_size
+        self.critic_epochs = critic_epochs
+        self.critic_ridge = critic_ridge
+        self.lsq_method = lsq_method
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        # The buffer needs the feature sizes, which only the policy knows: build the policy
+        # first (SB3's order is buffer, then policy), then the buffer.
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space, self.action_space, self.lr_schedule, **{"use_sde": False, **self.policy_kwargs}
+        ).to(self.device)
+        if not isinstance(self.policy, RandomFeaturePolicy):
+            raise TypeError(f"RANDPOL needs a RandomFeaturePolicy, got {type(self.policy).__name__}")
+        extractor = self.policy.mlp_extractor
+        self.rollout_buffer = FeatureRolloutBuffer(
+            self.n_steps,
+            self.observation_space,  # type: ignore[arg-type]
+            self.action_space,
+            pi_features_dim=extractor.latent_dim_pi,
+            vf_features_dim=None if extractor.share_features else extractor.latent_dim_vf,
+            device=self.device,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            n_envs=self.n_envs,
+        )
+        # fused: one kernel per step instead of a dozen; this runs hundreds of times per update.
+        self.critic_optimizer = th.optim.Adam(self.policy.critic_parameters(), lr=self.critic_learning_rate, fused=True)
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer", "critic_optimizer"], []
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        super()._update_learning_rate(optimizers)
+        # The policy's param groups carry an "lr_scale" (the log-std's, see log_std_lr_scale).
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            for group in optimizer.param_groups:
+                group["lr"] *= group.get("lr_scale", 1.0)
+
+    @property
+    def critic_bound(self) -> float:
+        """C / J: the bound on every critic head weight."""
+        return linf_bound(self.C, self.policy.mlp_extractor.latent_dim_vf)
+
+    @property
+    def actor_bound(self) -> float | None:
+        """actor_C / J_pi, the bound on every actor mean-head weight, or ``None``."""
+        return None if self.actor_C is None else linf_bound(self.actor_C, self.policy.mlp_extractor.latent_dim_pi)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Total (trainable heads + random layers, shared ones once) and trainable parameter counts."""
+        trainable = sum(p.numel() for p in self.policy.actor_parameters() + self.policy.critic_parameters())
+        random = sum(b.numel() for b in self.policy.random_buffers().values())
+        return {"total": trainable + random, "trainable": trainable}
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """Collect ``n_rollout_steps`` steps per env, keeping the actor features of each observation.
+
+        Same contract as SB3's ``OnPolicyAlgorithm.collect_rollouts`` (callbacks, episode
+        statistics, bootstrap with ``gamma * V(terminal obs)`` on truncation), with the work a
+        fixed policy makes unnecessary taken out of the per-step loop: the Gaussian noise and
+        the log-likelihoods of a rollout are drawn at once, the step only runs the actor's
+        random layers and head, and the critic (which does not change during the rollout)
+        runs once at the end on every stored observation, last and truncated ones included.
+
+        :return: False if a callback stopped training, True otherwise.
+        """
+        assert self._last_obs is not None, "No previous observation was provided"
+        assert isinstance(rollout_buffer, FeatureRolloutBuffer)
+        self.policy.set_training_mode(False)
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+
+        policy = self.policy
+        low, high = self.action_space.low, self.action_space.high  # type: ignore[union-attr]
+        # The policy is fixed during a rollout: look its pieces up once, not at every step.
+        actor_net, preprocess = policy.mlp_extractor.pi_net, policy.preprocess_obs
+        mean_weight_t = policy.action_net.weight.detach().t()
+        with th.no_grad():
+            noise = th.randn(n_rollout_steps, env.num_envs, policy.log_std.shape[0], device=self.device)
+            # action = A' psi + b + std * eps: everything but A' psi is known before the rollout.
+            offsets = policy.action_net.bias + policy.log_std.exp() * noise
+            # log N(mean + std * eps; mean, std) = sum_i -eps_i^2 / 2 - log std_i - log(2 pi) / 2
+            log_probs = (
+                (-0.5 * noise.square() - policy.log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1).cpu().numpy()
+            )
+        truncated: list[tuple[int, int, np.ndarray]] = []
+
+        n_steps = 0
+        while n_steps < n_rollout_steps:
+            with th.no_grad():
+                obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+                pi_features = actor_net(preprocess(obs_tensor))
+                actions = th.addmm(offsets[n_steps], pi_features, mean_weight_t)
+            actions = actions.cpu().numpy()
+            clipped_actions = np.clip(actions, low, high)
+
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
+            self.num_timesteps += env.num_envs
+
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+
+            # Truncated episodes are bootstrapped with V(terminal obs) once the critic runs.
+            if dones.any():
+                for idx in np.flatnonzero(dones):
+                    terminal_obs = infos[idx].get("terminal_observation")
+                    if terminal_obs is not None and infos[idx].get("TimeLimit.truncated", False):
+                        truncated.append((n_steps, int(idx), terminal_obs))
+
+            rollout_buffer.add(
+                self._last_obs,  # type: ignore[arg-type]
+                actions,
+                rewards,
+                self._last_episode_starts,  # type: ignore[arg-type]
+                log_probs[n_steps],
+                pi_features.cpu(),
+            )
+            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_episode_starts = dones
+            n_steps += 1
+
+        last_values = self._evaluate_critic(rollout_buffer, new_obs, truncated)
+        rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _evaluate_critic(
+        self,
+        rollout_buffer: FeatureRolloutBuffer,
+        last_obs: np.ndarray,
+        truncated: list[tuple[int, int, np.ndarray]],
+    ) -> th.Tensor:
+        """Critic features and values of a full rollout in one batched pass.
+
+        Stores phi(s_t) and V(s_t) in the buffer, adds ``gamma * V(terminal obs)`` to the
+        reward of every truncated step, and returns V of the observation after the rollout
+        (shape (n_envs,)).
+        """
+        n_steps, n_envs = rollout_buffer.buffer_size, rollout_buffer.n_envs
+        policy = self.policy
+        with th.no_grad():
+            extra_obs = np.concatenate(
+                [np.asarray(last_obs).reshape(n_envs, *rollout_buffer.obs_shape)]
+                + [np.asarray(obs).reshape(1, *rollout_buffer.obs_shape) for _, _, obs in truncated]
+            )
+            extra_values = policy.values_from_features(policy.critic_features(obs_as_tensor(extra_obs, self.device)))
+            extra_values = extra_values.flatten().cpu()
+            if rollout_buffer.shared_features:
+                vf_features = None
+                flat_features = th.from_numpy(rollout_buffer.pi_features.reshape(n_steps * n_envs, -1)).to(self.device)
+            else:
+                observations = rollout_buffer.observations.reshape(n_steps * n_envs, *rollout_buffer.obs_shape)
+                flat_features = policy.critic_features(obs_as_tensor(observations, self.device))
+                vf_features = flat_features.reshape(n_steps, n_envs, -1).cpu()
+            values = policy.values_from_features(flat_features).reshape(n_steps, n_envs).cpu()
+        rollout_buffer.set_critic(vf_features, values)
+        for (step, idx, _), value in zip(truncated, extra_values[n_envs:].numpy(), strict=True):
+            rollout_buffer.rewards[step, idx] += self.gamma * value
+        return extra_values[:n_envs]
+
+    def train(self) -> None:
+        """Fit the critic head, then update the actor head and log-std, on cached features only."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        # The whole rollout as tensors, once and without a copy; minibatches index into it.
+        rollout = self.rollout_buffer.samples()
+        values_before = rollout.old_values
+
+        critic_loss = self._fit_critic(rollout.vf_features, rollout.returns)
+        actor_stats = self._update_actor(rollout)
+
+        with th.no_grad():
+            values_after = self.policy.values_from_features(rollout.vf_features).flatten()
+        alpha = self.policy.value_net.weight
+        self._n_updates += 1
+        self.logger.record("train/critic_loss", critic_loss)
+        for name, value in actor_stats.items():
+            self.logger.record(f"train/{name}", value)
+        self.logger.record(
+            "train/explained_variance", explained_variance(values_before.numpy(), rollout.returns.numpy())
+        )
+        self.logger.record(
+            "train/explained_variance_after", explained_variance(values_after.numpy(), rollout.returns.numpy())
+        )
+        self.logger.record("train/critic_bound_active", float((alpha.abs() >= self.critic_bound * (1 - 1e-6)).float().mean()))
+        self.logger.record("train/std", float(self.policy.log_std.detach().exp().mean()))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+
+    def _fit_critic(self, vf_features: th.Tensor, returns: th.Tensor) -> float:
+        """Regress the returns on phi under ``|alpha_j| <= C/J``; returns the final MSE."""
+        head = self.policy.value_net
+        bound = self.critic_bound
+        if self.critic_solver == "adam":
+            n = returns.shape[0]
+            alpha, bias = head.weight, head.bias
+            for _ in range(self.critic_epochs):
+                for idx in th.randperm(n, device=self.device).split(self.critic_batch_size):
+                    phi, targets = vf_features[idx], returns[idx]
+                    # The gradient of the mean squared error of a linear model, written out:
+                    # d/d(alpha, b) mean((phi alpha + b - R)^2) = 2/B (phi^T r, sum r), r the
+                    # residuals; autograd would build a graph to get the same two products.
+                    with th.no_grad():
+                        residuals = th.addmv(bias, phi, alpha[0]) - targets
+                        alpha.grad = (residuals @ phi).mul_(2.0 / len(idx)).unsqueeze_(0)
+                        bias.grad = residuals.mean(dim=0, keepdim=True).mul_(2.0)
+                    self.critic_optimizer.step()
+                    # Projected Adam: back onto the L-infinity ball after every step.
+                    project_linf_(alpha, bound)
+        else:
+            alpha, bias = solve_box_least_squares(
+                vf_features.cpu(), returns.cpu(), bound, self.critic_solver, self.lsq_method, self.critic_ridge
+            )
+            with th.no_grad():
+                head.weight.copy_(th.as_tensor(alpha, dtype=head.weight.dtype).reshape(head.weight.shape))
+                head.bias.fill_(bias)
+                # Solvers stop at a tolerance; the bound must hold exactly.
+                project_linf_(head.weight, bound)
+        with th.no_grad():
+            return float(F.mse_loss(self.policy.values_from_features(vf_features).flatten(), returns))
+
+    def _update_actor(self, rollout: FeatureRolloutBufferSamples) -> dict[str, float]:
+        """Policy-gradient steps on the actor head and log-std from the cached actor features."""
+        advantages = rollout.advantages
+        if self.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        n = advantages.shape[0]
+        batch_size = n if self.batch_size is None else self.batch_size
+        policy, optimizer = self.policy, self.policy.optimizer
+        bound = self.actor_bound
+        clip_fractions = []
+        stop = False
+        for _ in range(self.n_epochs):
+            # One whole-rollout step needs no shuffle, and a slice is a view where an index is a copy.
+            batches = [slice(None)] if batch_size >= n else th.randperm(n, device=self.device).split(batch_size)
+            for idx in batches:
+                log_prob, entropy = policy.log_prob_from_features(rollout.pi_features[idx], rollout.actions[idx])
+                adv = advantages[idx]
+                if self.target_kl is not None:
+                    with th.no_grad():
+                        if _approx_kl(log_prob - rollout.old_log_prob[idx]) > 1.5 * self.target_kl:
+                            stop = True
+                            break
+                if self.clip_range is None:
+                    # Vanilla advantage policy gradient (the paper's actor update).
+                    policy_loss = -(adv * log_prob).mean()
+                else:
+                    # PPO's clipped surrogate: an ablation, not part of RANDPOL.
+                    ratio = th.exp(log_prob - rollout.old_log_prob[idx])
+                    clipped = ratio.clamp(1 - self.clip_range, 1 + self.clip_range)
+                    policy_loss = -th.min(ratio * adv, clipped * adv).mean()
+                    clip_fractions.append(((ratio - 1).abs() > self.clip_range).float().mean().detach())
+                loss = policy_loss - self.ent_coef * entropy.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.max_grad_norm is not None:
+                    th.nn.utils.clip_grad_norm_(policy.actor_parameters(), self.max_grad_norm)
+                optimizer.step()
+                if bound is not None:
+                    project_linf_(policy.action_net.weight, bound)
+            if stop:
+                break
+        # Statistics once, on the whole rollout, instead of a sync per minibatch.
+        with th.no_grad():
+            log_prob, entropy = policy.log_prob_from_features(rollout.pi_features, rollout.actions)
+            stats = {
+                "policy_loss": float(-(advantages * log_prob).mean()),
+                "entropy": float(entropy.mean()),
+                "approx_kl": float(_approx_kl(log_prob - rollout.old_log_prob)),
+            }
+        if self.clip_range is not None:
+            stats["clip_fraction"] = float(th.stack(clip_fractions).mean()) if clip_fractions else 0.0
+        return stats
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "RANDPOL",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Self:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _approx_kl(log_ratio: th.Tensor) -> th.Tensor:
+    """KL(old || new) estimate ``E[(r - 1) - log r]`` from log-ratios (http://joschu.net/blog/kl-approx.html)."""
+    return ((th.exp(log_ratio) - 1) - log_ratio).mean()
+
+
+def _check_options(
+    *,
+    n_steps: int,
+    batch_size: int | None,
+    n_epochs: int,
+    gamma: float,
+    gae_lambda: float,
+    ent_coef: float,
+    max_grad_norm: float | None,
+    clip_range: float | None,
+    target_kl: float | None,
+    C: float,
+    actor_C: float | None,
+    critic_solver: str,
+    critic_learning_rate: float,
+    critic_batch_size: int,
+    critic_epochs: int,
+    critic_ridge: float,
+    lsq_method: str,
+) -> None:
+    """Raise ``ValueError`` naming the first bad RANDPOL option and what is accepted."""
+    checks = [
+        (n_steps >= 1, f"n_steps must be an int >= 1, got {n_steps}"),
+        (batch_size is None or batch_size >= 1, f"batch_size must be >= 1 or None (whole rollout), got {batch_size}"),
+        (n_epochs >= 1, f"n_epochs must be >= 1, got {n_epochs}"),
+        (0.0 <= gamma <= 1.0, f"gamma must be in [0, 1], got {gamma}"),
+        (0.0 <= gae_lambda <= 1.0, f"gae_lambda must be in [0, 1], got {gae_lambda}"),
+        (ent_coef >= 0.0, f"ent_coef must be >= 0, got {ent_coef}"),
+        (max_grad_norm is None or max_grad_norm > 0, f"max_grad_norm must be > 0 or None, got {max_grad_norm}"),
+        (clip_range is None or clip_range > 0, f"clip_range must be > 0 or None (vanilla PG), got {clip_range}"),
+        (target_kl is None or target_kl > 0, f"target_kl must be > 0 or None, got {target_kl}"),
+        (C > 0, f"C (critic L-infinity constant, |alpha_j| <= C/J) must be > 0, got {C}"),
+        (actor_C is None or actor_C > 0, f"actor_C must be > 0 or None (unbounded actor head), got {actor_C}"),
+        (critic_solver in CRITIC_SOLVERS, f"critic_solver must be one of {CRITIC_SOLVERS}, got {critic_solver!r}"),
+        (critic_learning_rate > 0, f"critic_learning_rate must be > 0, got {critic_learning_rate}"),
+        (critic_batch_size >= 1, f"critic_batch_size must be >= 1, got {critic_batch_size}"),
+        (critic_epochs >= 1, f"critic_epochs must be >= 1, got {critic_epochs}"),
+        (critic_ridge >= 0, f"critic_ridge must be >= 0, got {critic_ridge}"),
+        (lsq_method in LSQ_METHODS, f"lsq_method must be one of {LSQ_METHODS}, got {lsq_method!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)

@@ -1,0 +1,209 @@
+"""Training throughput: RANDPOL against SB3 PPO and the raw env step rate, side by side.
+
+``python -m benchmarks.throughput [--envs lunarlander hopper] [--steps N] [--repeats 3]
+[--output results/benchmarks/throughput.csv]``
+
+For every env, each repetition measures in turn (interleaved, so that a change of machine load
+hits every condition alike):
+
+- ``raw``: ``VecEnv.step`` with random actions under the vectorization of the tuned configs
+  (same ``n_envs``, VecEnv class and ``VecNormalize``), the upper bound of any algorithm;
+  envs and algorithms are built by the harness's own ``envs.make.make_train_env`` and
+  ``baselines.build.build_algorithm`` (``hydra.utils.instantiate`` of ``algo.model``);
+- ``ppo_tuned`` / ``randpol_tuned``: ``learn()`` of each algorithm with its tuned config
+  (``conf/tuned/<algo>_<env>.yaml`` composed with ``conf/env/<env>.yaml`` by Hydra);
+- ``randpol_matched``: RANDPOL with PPO's tuned ``n_envs`` and ``n_steps``, when its tuned
+  config differs from them (otherwise ``randpol_tuned`` already is that comparison).
+
+Only ``learn()`` is timed (construction excluded), with one torch thread. FPS is env steps per
+wall-clock second; ``cpu_fps`` per CPU second of this process, which a busy machine disturbs
+less. Ratios are medians over repetitions of the per-repetition ratios. The table is printed
+and written as CSV (one row per env and condition); every single measurement goes to
+``<output stem>_runs.csv``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread for numpy/scipy too; must be set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch as th
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.vec_env import VecEnv
+
+from baselines.build import build_algorithm
+from envs.make import make_train_env
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# Enough env steps for at least two rollouts of PPO's tuned config on each task.
+DEFAULT_STEPS = {"lunarlander": 49_152, "hopper": 8_192, "bipedalwalker": 196_608, "humanoid": 8_192, "pendulum": 8_192}
+
+
+def compose_config(algo: str, env: str) -> DictConfig:
+    """The run config the harness would use for ``algo=<algo> env=<env>`` (tuned file included)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[f"algo={algo}", f"env={env}"])
+
+
+def make_env(cfg: DictConfig, seed: int) -> VecEnv:
+    """The training VecEnv of a run config, built as the harness builds it (``envs.make``)."""
+    normalize = cfg.env.normalize
+    return make_train_env(
+        cfg.env.id,
+        n_envs=cfg.env.n_envs,
+        seed=seed,
+        env_kwargs=OmegaConf.to_container(cfg.env.kwargs, resolve=True),  # type: ignore[arg-type]
+        vec_env=cfg.env.vec_env,
+        normalize=OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
+        gamma=cfg.algo.model.get("gamma"),
+    )
+
+
+def vectorization(cfg: DictConfig) -> tuple[int, str, str]:
+    """What the raw step rate depends on: (n_envs, VecEnv class, normalization)."""
+    normalize = OmegaConf.to_container(cfg.env.normalize) if cfg.env.normalize else False
+    return int(cfg.env.n_envs), str(cfg.env.vec_env), str(normalize)
+
+
+def time_raw(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """Random-action ``VecEnv.step`` for ``steps`` env steps: (steps, wall s, CPU s)."""
+    venv = make_env(cfg, seed)
+    venv.action_space.seed(seed)
+    venv.reset()
+    # Actions drawn beforehand: the sampling is no part of the env's cost.
+    actions = [np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]) for _ in range(64)]
+    n_calls = -(-steps // venv.num_envs)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(n_calls):
+        venv.step(actions[i % 64])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    venv.close()
+    return n_calls * venv.num_envs, wall, cpu
+
+
+def time_learn(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """``learn(steps)`` of the config's algorithm, construction excluded: (timesteps, wall s, CPU s)."""
+    venv = make_env(cfg, seed)
+    # hydra.utils.instantiate of cfg.algo.model, after the harness's config checks.
+    model = build_algorithm(cfg.algo, venv, seed=seed, device="cpu", verbose=0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(steps)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    venv.close()
+    return int(model.num_timesteps), wall, cpu
+
+
+def conditions(env: str) -> dict[str, tuple[DictConfig, Callable[[DictConfig, int, int], tuple[int, float, float]]]]:
+    """The measured conditions of one env: name -> (config, timing function)."""
+    ppo, randpol = compose_config("ppo", env), compose_config("randpol", env)
+    out = {"raw": (ppo, time_raw), "ppo_tuned": (ppo, time_learn), "randpol_tuned": (randpol, time_learn)}
+    if vectorization(randpol) != vectorization(ppo):
+        out["raw_randpol"] = (randpol, time_raw)
+    matched = randpol.copy()
+    matched.env.n_envs = ppo.env.n_envs
+    matched.algo.model.n_steps = ppo.algo.model.get("n_steps", 2048)
+    if (matched.env.n_envs, matched.algo.model.n_steps) != (randpol.env.n_envs, randpol.algo.model.n_steps):
+        out["randpol_matched"] = (matched, time_learn)
+    return out
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (env, condition): median FPS and median per-repetition ratios."""
+    rows = []
+    for env, env_runs in runs.groupby("env", sort=False):
+        fps = env_runs.pivot(index="repeat", columns="condition", values="fps")
+        cpu_fps = env_runs.pivot(index="repeat", columns="condition", values="cpu_fps")
+        for condition, group in env_runs.groupby("condition", sort=False):
+            raw = "raw_randpol" if condition == "randpol_tuned" and "raw_randpol" in fps else "raw"
+            first = group.iloc[0]
+            rows.append(
+                {
+                    "env": env,
+                    "condition": condition,
+                    "algo": first["algo"],
+                    "n_envs": first["n_envs"],
+                    "n_steps": first["n_steps"],
+                    "normalize": first["normalize"],
+                    "timesteps": int(group["timesteps"].median()),
+                    "fps": float(group["fps"].median()),
+                    "fps_min": float(group["fps"].min()),
+                    "fps_max": float(group["fps"].max()),
+                    "cpu_fps": float(group["cpu_fps"].median()),
+                    "ratio_vs_ppo_tuned": float((fps[condition] / fps["ppo_tuned"]).median()),
+                    "ratio_vs_raw": float((fps[condition] / fps[raw]).median()),
+                    "cpu_ratio_vs_ppo_tuned": float((cpu_fps[condition] / cpu_fps["ppo_tuned"]).median()),
+                    "cpu_ratio_vs_raw": float((cpu_fps[condition] / cpu_fps[raw]).median()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["lunarlander", "hopper"], help="env config names (conf/env/)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per measurement (default: per env)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (>= 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=Path("results/benchmarks/throughput.csv"))
+    args = parser.parse_args(argv)
+    known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+    unknown = [env for env in args.envs if env not in known]
+    if unknown:
+        parser.error(f"unknown env(s) {unknown}; accepted: {known}")
+    if args.repeats < 1 or (args.steps is not None and args.steps < 1):
+        parser.error(f"--repeats and --steps must be >= 1, got {args.repeats} and {args.steps}")
+
+    th.set_num_threads(1)
+    plan = {env: conditions(env) for env in args.envs}
+    records = []
+    for repeat in range(args.repeats):
+        for env, env_conditions in plan.items():
+            steps = args.steps or DEFAULT_STEPS.get(env, 16_384)
+            for condition, (cfg, timer) in env_conditions.items():
+                timesteps, wall, cpu = timer(cfg, steps, args.seed)
+                records.append(
+                    {
+                        "env": env,
+                        "condition": condition,
+                        "algo": "none" if timer is time_raw else str(cfg.algo.name),
+                        "n_envs": int(cfg.env.n_envs),
+                        "n_steps": None if timer is time_raw else int(cfg.algo.model.get("n_steps", 2048)),
+                        "normalize": vectorization(cfg)[2],
+                        "repeat": repeat,
+                        "timesteps": timesteps,
+                        "wall_s": wall,
+                        "cpu_s": cpu,
+                        "fps": timesteps / wall,
+                        "cpu_fps": timesteps / cpu,
+                    }
+                )
+                print(f"[{repeat}] {env:12s} {condition:16s} {timesteps / wall:9.0f} fps  ({wall:.1f} s)", flush=True)
+    runs = pd.DataFrame(records)
+    table = summarize(runs)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    runs_path = args.output.with_name(f"{args.output.stem}_runs.csv")
+    # Written whole to a temporary name, then renamed: a crash leaves no half-written table.
+    for frame, path in ((table, args.output), (runs, runs_path)):
+        tmp = path.with_suffix(".tmp")
+        frame.to_csv(tmp, index=False, float_format="%.4g")
+        tmp.replace(path)
+    columns = ["env", "condition", "n_envs", "n_steps", "fps", "cpu_fps", "ratio_vs_ppo_tuned", "ratio_vs_raw"]
+    print()
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}" if v < 100 else f"{v:.0f}"))
+    print(f"\nwritten: {args.output}, {runs_path}")
+    return table
+
+
+if __name__ == "__main__":
+    main()
