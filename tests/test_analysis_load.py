@@ -172,3 +172,12 @@ def test_copied_run_folder_gets_its_own_id(tmp_path: Path):
     assert len(runs.runs) == 3 and runs.runs["run_id"].is_unique
     assert str(copy) in set(runs.runs["run_id"])
     assert len(runs.curves.groupby("run_id")) == 3
+
+
+def test_reader_and_writer_agree_on_the_run_folder_columns():
+    # analysis reads only files on disk and never imports sweeps, so it keeps its own copy
+    import analysis.load
+    import sweeps.rundir
+
+    assert analysis.load.METRICS_COLUMNS == sweeps.rundir.METRICS_COLUMNS
+    assert analysis.load.EPISODES_COLUMNS == sweeps.rundir.EPISODES_COLUMNS

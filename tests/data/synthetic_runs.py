@@ -15,21 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-METRICS_COLUMNS = (
-    "timesteps",
-    "train_time_s",
-    "wall_time_s",
-    "cpu_time_s",
-    "fps",
-    "eval_return_mean",
-    "eval_return_std",
-    "eval_return_min",
-    "eval_return_max",
-    "eval_episodes",
-    "eval_length_mean",
-    "train_return_mean",
-)
-EPISODES_COLUMNS = ("timesteps", "train_time_s", "return", "length")
+from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS
+
 
 ENVS = {
     "pendulum": {
