@@ -10,6 +10,8 @@ commands:
   train    train one run or a sweep (Hydra: randbench train algo=ppo env=hopper seed=0;
            randbench train -m algo=ppo,a2c env=lunarlander seed=0,1; randbench train --help)
   report   figures and a comparison report of a runs folder (randbench report results/runs/demo)
+  regress  train the regression suite and compare its reward curves with results/reference/
+           (randbench regress; randbench regress --update rewrites the reference)
 """
 
 
@@ -30,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.cli import report_main
 
         return report_main(rest)
-    print(f"randbench: unknown command {command!r}; accepted: train, report\n\n{USAGE}", file=sys.stderr)
+    if command == "regress":
+        from sweeps.regress import regress_main
+
+        return regress_main(rest)
+    print(f"randbench: unknown command {command!r}; accepted: train, report, regress\n\n{USAGE}", file=sys.stderr)
     return 2
 
 
