@@ -122,9 +122,19 @@ class RunRecorder(BaseCallback):
             self.evaluate()
 
     def check_finite(self) -> None:
-        """Raise :class:`DivergedError` on a non-finite policy parameter or logged training value."""
+        """Raise :class:`DivergedError` on a non-finite policy parameter or logged training loss.
+
+        Only losses count: other logged statistics are NaN in healthy runs (SB3's
+        ``explained_variance`` is NaN when every return of a rollout is the same, e.g. CartPole
+        episodes all at their 500-step limit).
+        """
         for name, value in self.model.logger.name_to_value.items():
-            if name.startswith("train/") and isinstance(value, (float, int, np.floating)) and not math.isfinite(value):
+            if (
+                name.startswith("train/")
+                and "loss" in name
+                and isinstance(value, (float, int, np.floating))
+                and not math.isfinite(value)
+            ):
                 raise DivergedError(f"non-finite {name} = {value} at {self.num_timesteps} steps")
         for name, parameter in self.model.policy.named_parameters():
             if not torch.isfinite(parameter).all():

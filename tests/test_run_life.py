@@ -95,6 +95,24 @@ def test_non_finite_weights_record_diverged(runs_root):
     assert meta["status"] == "diverged" and "non-finite" in meta["error"]
 
 
+def test_only_non_finite_losses_count_as_divergence(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import configure
+
+    from sweeps.recorder import DivergedError, RunRecorder
+
+    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=64, device="cpu")
+    model.set_logger(configure(None, []))
+    recorder = RunRecorder(tmp_path, model.get_env(), eval_freq=64, n_eval_episodes=1, total_timesteps=64)
+    recorder.init_callback(model)
+    # NaN when every return of a rollout is equal: a healthy run
+    model.logger.record("train/explained_variance", float("nan"))
+    recorder.check_finite()
+    model.logger.record("train/value_loss", float("inf"))
+    with pytest.raises(DivergedError, match="train/value_loss"):
+        recorder.check_finite()
+
+
 def test_train_time_excludes_evaluation(runs_root, monkeypatch):
     import sweeps.recorder as recorder
 

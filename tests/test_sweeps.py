@@ -48,7 +48,11 @@ def test_slurm_launcher_config():
 
 def test_demo_sweep_preset():
     cfg = make_config("+sweep=demo", return_hydra_config=True)
-    assert cfg.sweep_name == "demo" and cfg.env.name == "lunarlander"
+    assert cfg.sweep_name == "demo" and cfg.env.name == "hopper"
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
-    assert dict(cfg.hydra.sweeper.params) == {"algo": "ppo,a2c", "seed": "0,1"}
+    assert dict(cfg.hydra.sweeper.params) == {"algo": "ppo,randpol", "seed": "0,1"}
+    # each algorithm keeps its tuned Hopper settings
+    for algo in ("ppo", "randpol"):
+        job = make_config("+sweep=demo", f"algo={algo}", return_hydra_config=True)
+        assert job.hydra.runtime.choices["tuned"] == f"{algo}_hopper"
     assert "JoblibLauncher" in cfg.hydra.launcher._target_
