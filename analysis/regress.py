@@ -203,24 +203,53 @@ def make_reference(
     protocols = _protocols(runs)
     curves = runs.curves[list(CURVE_COLUMNS)].sort_values(["algo", "env", "seed", "timesteps"], kind="stable")
     meta = next(iter(runs.meta.values()))
+    made_with = {
+        "command": command,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": meta.get("git_commit"),
+        "versions": _versions(runs),
+        "host": meta.get("host"),
+    }
     reference = {
         "format": REFERENCE_FORMAT,
         "suite": str(runs.runs["sweep"].iloc[0]),
-        "made_with": {
-            "command": command,
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "git_commit": meta.get("git_commit"),
-            "versions": _versions(runs),
-            "host": meta.get("host"),
-        },
+        "made_with": made_with,
         "tolerance": float(tolerance),
         "last_k": int(k),
         "pairs": [
-            {"algo": algo, "env": env, "protocol": protocol}
+            {"algo": algo, "env": env, "protocol": protocol, "made_with": made_with}
             for (algo, env), protocol in sorted(protocols.items())
         ],
     }
     return reference, curves.reset_index(drop=True)
+
+
+def merge_reference(
+    previous: tuple[dict[str, Any], pd.DataFrame], update: tuple[dict[str, Any], pd.DataFrame]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``update``'s (algo, env) pairs replace those of ``previous``; the other pairs are kept.
+
+    Re-makes the reference of some algorithms (``randbench regress --update --merge``) without
+    training the whole suite again. Tolerance and ``last_k`` are taken from ``update``; every pair
+    keeps its own ``made_with`` record.
+
+    :raises ValueError: the two references belong to different suites
+    """
+    (old, old_curves), (new, new_curves) = previous, update
+    if old.get("suite") != new.get("suite"):
+        raise ValueError(
+            f"cannot merge suite {new.get('suite')!r} into a reference of suite {old.get('suite')!r}"
+        )
+    replaced = {(p["algo"], p["env"]) for p in new["pairs"]}
+    kept = [p for p in old["pairs"] if (p["algo"], p["env"]) not in replaced]
+    keep_rows = [(a, e) not in replaced for a, e in zip(old_curves["algo"], old_curves["env"])]
+    curves = pd.concat([old_curves[keep_rows], new_curves], ignore_index=True)
+    merged = {
+        **new,
+        "pairs": sorted([*kept, *new["pairs"]], key=lambda p: (p["algo"], p["env"])),
+    }
+    order = ["algo", "env", "seed", "timesteps"]
+    return merged, curves.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -346,16 +375,18 @@ def compare(
     failed_runs = [f"{r.run_id}: {r.status}{_last_line(r.error)}" for r in failed.itertuples()]
     notes = []
     versions = _versions(runs)
-    made_with = reference["made_with"].get("versions") or {}
-    changed = {
-        name: (made_with.get(name), version)
-        for name, version in versions.items()
-        if made_with.get(name) != version
-    }
+    changed = set()
+    for entry in reference["pairs"]:
+        made_with = (entry.get("made_with") or reference["made_with"]).get("versions") or {}
+        changed |= {
+            (name, str(made_with.get(name)), str(version))
+            for name, version in versions.items()
+            if made_with.get(name) != version
+        }
     if changed:
         notes.append(
             "versions differ from the reference's: "
-            + ", ".join(f"{name} {old} -> {new}" for name, (old, new) in sorted(changed.items()))
+            + ", ".join(f"{name} {old} -> {new}" for name, old, new in sorted(changed))
         )
 
     rows = []

@@ -2,6 +2,8 @@
 
     randbench regress                  train conf/sweep/ci.yaml, compare with results/reference/ci/
     randbench regress --update         train it and rewrite the reference (a deliberate change)
+    randbench regress --update --merge -- +regress=ppo_pendulum
+                                       re-make one case's reference, keep the others
     randbench regress --runs DIR       compare an existing runs folder of the suite, without training
     randbench regress -- algo=ppo,sac  extra Hydra overrides for the suite's training sweep
 
@@ -27,7 +29,9 @@ from analysis.regress import (
     EXIT_UNUSABLE,
     ReferenceUnusableError,
     compare,
+    load_reference,
     make_reference,
+    merge_reference,
     summary,
     write_reference,
 )
@@ -64,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--update", action="store_true", help="write the reference from the fresh runs")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --update: replace only the (algo, env) pairs this run trained and keep the reference's "
+        "others (e.g. randbench regress --update --merge -- +regress=ppo_pendulum)",
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -97,6 +107,9 @@ def regress_main(argv: list[str] | None = None) -> int:
     if not (SWEEP_DIR / f"{args.suite}.yaml").is_file():
         known = sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
         print(f"randbench regress: no suite {args.suite!r}; accepted: {', '.join(known)}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.merge and not args.update:
+        print("randbench regress: --merge only goes with --update", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.tolerance is not None and not args.tolerance >= 0:
         print(f"randbench regress: --tolerance {args.tolerance} is invalid; expected >= 0", file=sys.stderr)
@@ -137,8 +150,18 @@ def regress_main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"randbench regress: reference not written: {error}", file=sys.stderr)
             return EXIT_REGRESSION
+        trained = len(reference["pairs"])
+        if args.merge and (reference_dir / "reference.json").is_file():
+            try:
+                reference, curves = merge_reference(load_reference(reference_dir), (reference, curves))
+            except (ReferenceUnusableError, ValueError) as error:
+                print(f"randbench regress: reference not written: {error}", file=sys.stderr)
+                return EXIT_UNUSABLE
         path = write_reference(reference_dir, reference, curves)
-        print(f"reference written: {path} ({len(reference['pairs'])} (algo, env) pairs from {runs_dir})")
+        print(
+            f"reference written: {path} ({trained} (algo, env) pairs from {runs_dir}, "
+            f"{len(reference['pairs']) - trained} kept)"
+        )
         print(f"suite wall-clock: {train_seconds:.0f} s")
         return 0
 

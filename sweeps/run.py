@@ -7,6 +7,7 @@ Statuses written to ``meta.json`` (DESIGN.md): ``running`` while training, then 
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 import traceback
@@ -43,9 +44,12 @@ class RunResult:
     error: str | None = None
 
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
+
+
 def run_dir_of(cfg: DictConfig) -> Path:
-    """``<output.root>/<sweep_name>/<env.name>/<algo.name>/seed<seed>``."""
-    return Path(cfg.output.root) / str(cfg.sweep_name) / cfg.env.name / cfg.algo.name / f"seed{cfg.seed}"
+    """``<output.root>/<sweep_name>/<env.name>/<algo_label>/seed<seed>``."""
+    return Path(cfg.output.root) / str(cfg.sweep_name) / cfg.env.name / str(cfg.algo_label) / f"seed{cfg.seed}"
 
 
 def check_run_config(cfg: DictConfig) -> None:
@@ -65,6 +69,12 @@ def check_run_config(cfg: DictConfig) -> None:
             raise ValueError(f"{key}={value!r} is invalid; expected {accepted}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ValueError(f"seed={cfg.seed!r} is invalid; expected an integer >= 0")
+    for key in ("sweep_name", "algo_label"):
+        if not _FOLDER_NAME.fullmatch(str(cfg[key])):
+            raise ValueError(
+                f"{key}={cfg[key]!r} is invalid; expected a folder name of letters, digits, '.', '_', '+' "
+                f"and '-' (not starting with '.')"
+            )
     check_env_id(cfg.env.id)
 
 
@@ -111,7 +121,7 @@ def run(cfg: DictConfig) -> RunResult:
     """
     check_run_config(cfg)
     run_dir = run_dir_of(cfg)
-    label = f"{cfg.env.name}/{cfg.algo.name}/seed{cfg.seed}"
+    label = f"{cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}"
     if read_status(run_dir) == "completed" and not cfg.force:
         print(f"[{label}] completed run found in {run_dir}, skipping (force=true re-runs it)", flush=True)
         return RunResult(run_dir, "skipped")
@@ -170,7 +180,8 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
     return {
         "run_id": f"{cfg.sweep_name}/{label}",
         "sweep": str(cfg.sweep_name),
-        "algo": cfg.algo.name,
+        "algo": str(cfg.algo_label),
+        "algo_name": cfg.algo.name,
         "env": cfg.env.name,
         "env_id": cfg.env.id,
         "seed": int(cfg.seed),

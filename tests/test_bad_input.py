@@ -27,6 +27,8 @@ BASE = ["env=pendulum", "budget=256", "eval.n_episodes=1", "progress=false"]
         (["algo=sac", "++algo.model.batch_size=512", "++algo.model.buffer_size=100"],
          "batch_size=512 is larger than buffer_size=100"),
         (["algo=ppo", "algo.model._target_=stable_baselines3.A2C"], "expected 'stable_baselines3.PPO'"),
+        (["algo_label=../ppo"], "algo_label='../ppo' is invalid; expected a folder name"),
+        (["sweep_name=a/b"], "sweep_name='a/b' is invalid; expected a folder name"),
     ],
 )
 def test_bad_input_is_refused_before_training(overrides, message, runs_root):

@@ -23,6 +23,7 @@ from analysis.regress import (
     format_table,
     load_reference,
     make_reference,
+    merge_reference,
     write_reference,
 )
 from tests.conftest import make_config, randbench
@@ -208,6 +209,22 @@ def test_reference_refused_from_an_incomplete_suite(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"ci/pendulum/sac/seed2 \(failed\)"):
         make_reference(runs, "cmd")
+
+
+def test_merge_replaces_only_the_retrained_pairs(tmp_path: Path, reference: Path) -> None:
+    # a deliberate change to sac: its new reference replaces the old one, ppo's is kept
+    changed = _suite(tmp_path / "changed", scale={"sac": 2.0})
+    shutil.rmtree(changed / "pendulum" / "ppo")
+    update = make_reference(changed, "randbench regress --update --merge", tolerance=0.1, k=2)
+    merged, curves = merge_reference(load_reference(reference), update)
+    assert [(p["algo"], p["env"]) for p in merged["pairs"]] == [("ppo", "pendulum"), ("sac", "pendulum")]
+    assert merged["pairs"][1]["made_with"]["command"] == "randbench regress --update --merge"
+    assert merged["pairs"][0]["made_with"]["command"] == "randbench regress --update"
+    sac0 = curves[(curves["algo"] == "sac") & (curves["seed"] == 0)]["eval_return_mean"].tolist()
+    ppo0 = curves[(curves["algo"] == "ppo") & (curves["seed"] == 0)]["eval_return_mean"].tolist()
+    assert sac0 == [2 * r for r in CURVES[("sac", 0)]] and ppo0 == CURVES[("ppo", 0)]
+    folder = write_reference(tmp_path / "merged", merged, curves).parent
+    assert compare(_suite(tmp_path / "fresh", scale={"sac": 2.0}), folder, specs=SPECS).passed
 
 
 def test_ci_suite_covers_every_stock_and_randbench_algorithm() -> None:

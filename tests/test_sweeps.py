@@ -56,3 +56,15 @@ def test_demo_sweep_preset():
         job = make_config("+sweep=demo", f"algo={algo}", return_hydra_config=True)
         assert job.hydra.runtime.choices["tuned"] == f"{algo}_hopper"
     assert "JoblibLauncher" in cfg.hydra.launcher._target_
+
+
+def test_variants_of_a_sweep_get_their_own_run_folders(runs_root):
+    """A sweep over an algorithm option keeps every variant apart when each has an algo_label."""
+    result = randbench(["train", "-m", "algo=ppo", "algo.model.gamma=0.9,0.99", "algo_label=ppo_g${algo.model.gamma}",
+                        *SMALL, f"output.root={runs_root}", "sweep_name=variants"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert statuses(runs_root, "variants") == {
+        "pendulum/ppo_g0.9/seed0": "completed", "pendulum/ppo_g0.99/seed0": "completed"
+    }
+    meta = json.loads((runs_root / "variants" / "pendulum" / "ppo_g0.9" / "seed0" / "meta.json").read_text())
+    assert (meta["algo"], meta["algo_name"]) == ("ppo_g0.9", "ppo")
