@@ -1,4 +1,4 @@
-"""Every stock algorithm trains on every task for a tiny budget and leaves a complete run folder."""
+"""Every stock algorithm (and RAT) trains on every task for a tiny budget and leaves a complete run folder."""
 
 from __future__ import annotations
 
