@@ -1,0 +1,222 @@
+"""RLx2-TD3: TD3 trained with sparse actor and critic from scratch (Tan et al. 2023, arXiv 2205.15043)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch as th
+from stable_baselines3 import TD3
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.td3.policies import MlpPolicy, TD3Policy
+from torch import nn
+from torch.nn import functional as F
+
+from algos.rlx2.base import RLx2Mixin
+
+
+class RLx2TD3(RLx2Mixin, TD3):
+    """TD3 with RLx2's sparse training: masked actor and twin critic with Erdos-Renyi densities,
+    RigL topology evolution, a delayed multi-step TD target and a dynamic-capacity replay buffer.
+
+    Each mechanism can be switched off on its own: ``actor_sparsity = critic_sparsity = 0``
+    (dense networks), ``topology_evolution=False`` (static sparse), ``grow_criterion="random"``
+    (SET instead of RigL), ``multi_step=1`` (one-step target), ``dynamic_buffer=False`` (fixed
+    capacity ``buffer_size``). RigL alone is ``multi_step=1, dynamic_buffer=False``.
+
+    Defaults are the authors' settings: 256x256 networks (``net_arch`` unless ``policy_kwargs``
+    gives one), Adam 3e-4, batch 256, 25,000 random warm-up steps, policy delay 2, target noise 0.2 clipped
+    at 0.5; the authors explore with Gaussian noise of std 0.1 (``action_noise``, built by the
+    harness from ``conf/algo/rlx2_td3.yaml``). Counters are described in :mod:`algos.rlx2.base`.
+
+    :param policy: ``"MlpPolicy"`` or a TD3 policy class.
+    :param env: gymnasium env, VecEnv or env id (Box actions).
+    :param learning_rate: Adam learning rate of actor and critic, or a schedule.
+    :param buffer_size: replay capacity upper bound (transitions per env).
+    :param learning_starts: env steps of uniform random actions before learning.
+    :param batch_size: minibatch size of each update.
+    :param tau: soft target update coefficient.
+    :param gamma: discount factor.
+    :param train_freq: env steps (or ``(n, "episode")``) between training phases.
+    :param gradient_steps: critic updates per training phase (-1: as many as env steps).
+    :param action_noise: exploration noise added to the actor's action.
+    :param policy_delay: critic updates per actor (and target) update.
+    :param target_policy_noise: std of the target policy smoothing noise.
+    :param target_noise_clip: clip of the target policy smoothing noise.
+    :param actor_sparsity: target fraction of zero weights over the actor's linear layers, [0, 1).
+    :param critic_sparsity: target fraction of zero weights over the twin critic's linear layers, [0, 1).
+    :param topology_evolution: drop/grow the topology (False: static sparse network).
+    :param grow_criterion: ``"gradient"`` (RigL, dense-gradient magnitude) or ``"random"`` (SET).
+    :param topology_interval: Delta, updates of a network between its topology updates.
+    :param drop_fraction: zeta, initial fraction of active weights replaced, cosine-decayed to 0.
+    :param topology_end: critic updates after which the topology stops changing (the actor's:
+        this // policy_delay); None: the critic updates of the ``learn()`` call.
+    :param multi_step: n of the multi-step TD target once switched on (1 turns it off).
+    :param multi_step_delay: critic updates with 1-step targets before switching to n steps.
+    :param dynamic_buffer: drop the oldest transitions when the policy has moved away from them.
+    :param buffer_min_size: capacity lower bound of the dynamic buffer (transitions per env).
+    :param policy_distance_threshold: shrink when half the mean squared difference of mean
+        actions (scaled to [-1, 1]) on the oldest transitions exceeds this.
+    :param buffer_check_interval: env steps between two policy-distance checks.
+    :param buffer_shrink_fraction: share of the stored transitions dropped by one shrink.
+    :param policy_distance_batch: oldest transitions the policy distance is measured on.
+    :param stats_window_size: episodes averaged in rollout logs.
+    :param tensorboard_log: tensorboard folder or None.
+    :param policy_kwargs: policy keyword arguments; ``net_arch`` defaults to ``[256, 256]``.
+    :param verbose: SB3 verbosity.
+    :param seed: random seed.
+    :param device: torch device.
+    :param _init_setup_model: build the networks now (False when loading).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy: TD3Policy
+
+    def __init__(
+        self,
+        policy: str | type[TD3Policy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 25_000,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        actor_sparsity: float = 0.9,
+        critic_sparsity: float = 0.85,
+        topology_evolution: bool = True,
+        grow_criterion: str = "gradient",
+        topology_interval: int = 10_000,
+        drop_fraction: float = 0.5,
+        topology_end: int | None = None,
+        multi_step: int = 3,
+        multi_step_delay: int = 300_000,
+        dynamic_buffer: bool = True,
+        buffer_min_size: int = 100_000,
+        policy_distance_threshold: float = 0.2,
+        buffer_check_interval: int = 10_000,
+        buffer_shrink_fraction: float = 0.1,
+        policy_distance_batch: int = 2048,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            policy_delay=policy_delay,
+            target_policy_noise=target_policy_noise,
+            target_noise_clip=target_noise_clip,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs={"net_arch": [256, 256], **(policy_kwargs or {})},
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        self._init_rlx2(
+            actor_sparsity,
+            critic_sparsity,
+            topology_evolution,
+            grow_criterion,
+            topology_interval,
+            drop_fraction,
+            topology_end,
+            multi_step,
+            multi_step_delay,
+            dynamic_buffer,
+            buffer_min_size,
+            policy_distance_threshold,
+            buffer_check_interval,
+            buffer_shrink_fraction,
+            policy_distance_batch,
+        )
+        if _init_setup_model:
+            self._setup_model()
+
+    @property
+    def actor_period(self) -> int:  # type: ignore[override]
+        return self.policy_delay
+
+    def _target_networks(self) -> dict[str, tuple[nn.Module, nn.Module | None]]:
+        return {"actor": (self.actor, self.actor_target), "critic": (self.critic, self.critic_target)}
+
+    def _behaviour_mean_action(self, obs: th.Tensor) -> th.Tensor:
+        return self.actor(obs)
+
+    def _flops_per_gradient_step(self, actor_flops: int, critic_flops: int) -> float:
+        # critic update: target actor + target critic forward, critic forward and backward (2x);
+        # actor update (every policy_delay): actor forward/backward, Q1 (half the critic) forward/backward
+        d = self.policy_delay
+        return actor_flops * (1 + 3 / d) + critic_flops * (4 + 1.5 / d)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """TD3's update loop (SB3) with masked updates, topology evolution, re-masked targets and
+        the delayed n-step target."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+
+        actor_losses, critic_losses = [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            self._set_n_steps()
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            # gamma ** (steps actually summed) for n-step samples
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+            with th.no_grad():
+                noise = replay_data.actions.clone().data.normal_(0, self.target_policy_noise)
+                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+                next_actions = (self.actor_target(replay_data.next_observations) + noise).clamp(-1, 1)
+                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+            current_q_values = self.critic(replay_data.observations, replay_data.actions)
+            critic_loss = sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+            assert isinstance(critic_loss, th.Tensor)
+            critic_losses.append(critic_loss.item())
+            self._optimize("critic", self.critic.optimizer, critic_loss)
+
+            if self._n_updates % self.policy_delay == 0:
+                actor_loss = -self.critic.q1_forward(
+                    replay_data.observations, self.actor(replay_data.observations)
+                ).mean()
+                actor_losses.append(actor_loss.item())
+                self._optimize("actor", self.actor.optimizer, actor_loss)
+
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+                polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
+                polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
+                self._remask_targets("critic")
+                self._remask_targets("actor")
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if len(actor_losses) > 0:
+            self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        self._record_rlx2()
