@@ -249,6 +249,9 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
             duration_s=time.perf_counter() - started,
             train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
         )
+        # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
+        if callable(getattr(model, "sparsity_report", None)):
+            info["sparsity"] = model.sparsity_report()
         atomic_write_json(run_dir / "meta.json", info)
         train_env.close()
         eval_env.close()

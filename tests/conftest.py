@@ -48,6 +48,10 @@ TINY = {
     "ddpg": ["++algo.model.learning_starts=200", "++algo.model.batch_size=32", "++algo.model.train_freq=8",
              "++algo.model.gradient_steps=1"],
     "ars": ["++algo.model.n_delta=2", "++algo.model.n_top=2"],
+    "rlx2_td3": ["++algo.model.learning_starts=200", "++algo.model.batch_size=32", "++algo.model.train_freq=8",
+                 "++algo.model.gradient_steps=1"],
+    "rlx2_sac": ["++algo.model.learning_starts=200", "++algo.model.batch_size=32", "++algo.model.train_freq=8",
+                 "++algo.model.gradient_steps=1"],
     "rat": ["env.n_envs=2", "++algo.model.n_steps=64", "++algo.model.n_minibatches=2", "++algo.model.n_epochs=1"],
 }
 

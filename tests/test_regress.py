@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 from synthetic_runs import write_run
 
 from analysis.envspec import EnvSpec
+from baselines.registry import ALGORITHMS
 from analysis.regress import (
     EXIT_PASS,
     EXIT_REGRESSION,
@@ -236,7 +237,7 @@ def test_ci_suite_covers_every_stock_and_randbench_algorithm() -> None:
         assert f"{case_cfg.algo.name}_{case_cfg.env.name}" == case
         assert case_cfg.budget > 0 and case_cfg.budget % case_cfg.eval.freq == 0
         algos.add(case_cfg.algo.name)
-    assert {"ppo", "a2c", "sac", "td3", "ddpg", "trpo", "ars", "randpol", "ses"} <= algos
+    assert algos == set(ALGORITHMS)
     assert len(cfg.hydra.sweeper.params["seed"].split(",")) >= 2
 
 
