@@ -170,6 +170,7 @@ class RunSet:
     :param episodes: one row per training episode: the ``episodes.csv`` columns plus ``RUN_COLUMNS``
     :param problems: damaged run folders (skipped) and warnings, in the order found
     :param meta: run_id -> content of its ``meta.json`` (versions, host, ...)
+    :param configs: run_id -> content of its ``config.yaml`` (empty if the file is missing)
     """
 
     root: Path
@@ -178,6 +179,7 @@ class RunSet:
     episodes: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -408,4 +410,5 @@ def load_runs(root: str | Path, log: Any = None) -> RunSet:
         episodes=(pd.concat(episodes, ignore_index=True) if episodes else empty_episodes),
         problems=problems,
         meta={info["run_id"]: run.meta for run, info in zip(runs, infos)},
+        configs={info["run_id"]: run.config for run, info in zip(runs, infos)},
     )

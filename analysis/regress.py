@@ -24,8 +24,6 @@ parameters are not part of the protocol: changing one is exactly what the check 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from analysis.atomic import write_atomic
 from analysis.envspec import EnvSpec, load_env_specs
 from analysis.load import RunSet, load_runs
 from analysis.metrics import DEFAULT_LAST_K, align_curves, final_return, normalized_auc
@@ -119,11 +117,6 @@ def run_protocol(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ReferenceUnusableError(f"a run's config.yaml lacks {error} (needed for the protocol)") from None
 
 
-def _read_config(path: str | Path) -> dict[str, Any]:
-    with open(Path(path) / "config.yaml") as file:
-        return yaml.safe_load(file) or {}
-
-
 def _pairs(runs: RunSet) -> dict[tuple[str, str], pd.DataFrame]:
     return {(algo, env): group for (algo, env), group in runs.runs.groupby(["algo", "env"], sort=True)}
 
@@ -134,9 +127,9 @@ def _protocols(runs: RunSet) -> dict[tuple[str, str], dict[str, Any]]:
     for pair, group in _pairs(runs).items():
         # A run that failed while being built has no config.yaml; its pair is judged on the others.
         found = {
-            json.dumps(run_protocol(_read_config(path)), sort_keys=True)
-            for path in group["path"]
-            if (Path(path) / "config.yaml").is_file()
+            json.dumps(run_protocol(runs.configs[run_id]), sort_keys=True)
+            for run_id in group["run_id"]
+            if runs.configs.get(run_id)
         }
         if len(found) > 1:
             raise ReferenceUnusableError(
@@ -252,17 +245,6 @@ def merge_reference(
     return merged, curves.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_reference(folder: str | Path, reference: Mapping[str, Any], curves: pd.DataFrame) -> Path:
     """Write ``reference.json`` and ``curves.csv`` into ``folder`` (created), each atomically.
 
@@ -270,9 +252,9 @@ def write_reference(folder: str | Path, reference: Mapping[str, Any], curves: pd
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / CURVES_FILE, curves.to_csv(index=False, float_format="%.6f"))
+    write_atomic(folder / CURVES_FILE, curves.to_csv(index=False, float_format="%.6f").encode())
     path = folder / REFERENCE_FILE
-    _write_atomic(path, json.dumps(reference, indent=2) + "\n")
+    write_atomic(path, (json.dumps(reference, indent=2) + "\n").encode())
     return path
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ import pandas as pd
 from markdown_it import MarkdownIt
 
 from analysis.analyze import Analysis
+from analysis.atomic import write_atomic
 from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
 from analysis.palette import algo_order
 
@@ -662,18 +661,6 @@ def build_html(markdown_text: str, title: str) -> str:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_figures(result: Analysis) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
     """Every report figure, encoded in memory.
 
@@ -720,7 +707,7 @@ def write_report(
         written[name] = []
         for fmt, data in files.items():
             path = figure_dir / f"{name}.{fmt}"
-            _write_atomic(path, data)
+            write_atomic(path, data)
             written[name].append(path)
         say(f"  figure {figure_dir / name}.{{{','.join(files)}}}")
 
@@ -733,9 +720,9 @@ def write_report(
         return "data:image/png;base64," + base64.b64encode(rendered[name]["png"]).decode("ascii")
 
     markdown_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    _write_atomic(markdown_path, build_markdown(result, relative, missing).encode())
+    write_atomic(markdown_path, build_markdown(result, relative, missing).encode())
     title = "randbench report: " + ", ".join(sorted(result.runs.runs["sweep"].astype(str).unique()))
-    _write_atomic(html_path, build_html(build_markdown(result, inline, missing), title).encode())
+    write_atomic(html_path, build_html(build_markdown(result, inline, missing), title).encode())
     say(f"  wrote {markdown_path}")
     say(f"  wrote {html_path}")
     return ReportFiles(markdown_path, html_path, written, missing)

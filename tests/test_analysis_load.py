@@ -38,6 +38,8 @@ def test_tidy_tables(tmp_path: Path):
         "Test CPU @ 3.0GHz",
     )
     assert len(runs.episodes) == 6 and "return" in runs.episodes.columns
+    # the resolved config of each run, as config.yaml holds it
+    assert runs.configs["t/pendulum/ppo/seed0"]["eval"] == {"freq": 500, "n_episodes": 2, "deterministic": True}
     # the sweep folder, the runs folder and a single run folder are all accepted
     assert len(load_runs(tmp_path / "t").runs) == 2
     assert len(load_runs(tmp_path / "t" / "pendulum" / "ppo" / "seed0").runs) == 1
