@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
@@ -127,6 +128,9 @@ def run(cfg: DictConfig) -> RunResult:
         return RunResult(run_dir, "skipped")
     check_writable(run_dir)
     torch.set_num_threads(int(cfg.threads))
+    # numpy/scipy's BLAS too (RANDPOL's and RAT's exact solvers): parallel runs must not
+    # oversubscribe the cores through a second thread pool.
+    threadpool_limits(limits=int(cfg.threads))
 
     try:
         train_env, eval_env, model = build_run(cfg)

@@ -58,3 +58,17 @@ def test_tiny_run_writes_run_folder(algo, env, runs_root):
     assert (run_dir / "model.zip").stat().st_size > 0
     assert (run_dir / "config.yaml").read_text().count(f"name: {algo}") == 1
     assert (run_dir / "vecnormalize.pkl").exists() == bool(cfg.env.normalize)
+
+
+def test_run_limits_blas_threads_to_the_torch_threads(runs_root):
+    # Parallel runs each get `threads` cores: numpy/scipy's BLAS pool (RANDPOL's exact critic
+    # solvers) must not start one thread per core on top of torch's.
+    from threadpoolctl import threadpool_info
+
+    cfg = make_config(
+        "algo=ppo", "env=pendulum", "budget=256", "eval.freq=256", "eval.n_episodes=1", "threads=1",
+        f"output.root={runs_root}", "sweep_name=threads", "progress=false", *TINY["ppo"],
+    )
+    assert run(cfg).status == "completed"
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
