@@ -13,6 +13,7 @@ from scipy.optimize import lsq_linear
 from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecNormalize
 
 from algos.randpol import RANDPOL, RandomFeaturePolicy
@@ -253,6 +254,15 @@ def test_cached_features_and_values_equal_a_fresh_forward_pass(share_features):
     np.testing.assert_allclose(buffer.log_probs.reshape(-1), log_prob.numpy(), rtol=1e-5, atol=1e-5)
     samples = next(buffer.get(batch_size=None))
     np.testing.assert_allclose(samples.pi_features.numpy(), policy.actor_features(samples.observations).numpy(), atol=1e-6)
+
+
+def test_numpy_obs_converter_equals_sb3_preprocessing():
+    policy = _model().policy
+    obs = np.random.default_rng(0).normal(size=(5, 3))  # float64, as VecNormalize returns
+    fast = policy.numpy_obs_converter()(obs)
+    reference = policy.preprocess_obs(obs_as_tensor(obs, policy.device))
+    assert fast.dtype == th.float32 and fast.shape == (5, 3)
+    assert th.equal(fast, reference)
 
 
 def test_truncation_is_bootstrapped_with_the_critic():

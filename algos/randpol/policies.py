@@ -10,7 +10,7 @@ drawn once at random and never trained; only the output layers are learned, so
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
 ACTIVATIONS = ("relu", "tanh")
@@ -291,6 +292,19 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             # What SB3's preprocess_obs + FlattenExtractor do for a 1-D Box, minus two calls.
             return obs.float()
         return super().extract_features(obs, self.pi_features_extractor)  # type: ignore[return-value]
+
+    def numpy_obs_converter(self) -> Callable[[np.ndarray], th.Tensor]:
+        """A function from a numpy observation batch to the float input of the random nets.
+
+        The input has shape (batch, in_dim), on the policy's current device. For a 1-D ``Box``
+        on the CPU it is one float32 view of the array, which is what ``obs_as_tensor`` +
+        :meth:`preprocess_obs` give, in one call instead of four; otherwise it is those two.
+        Look the function up again after moving the policy to another device.
+        """
+        device = self.device
+        if self._flat_box_obs and device.type == "cpu":
+            return lambda obs: th.from_numpy(np.asarray(obs, dtype=np.float32))
+        return lambda obs: self.preprocess_obs(obs_as_tensor(obs, device))  # type: ignore[arg-type]
 
     @th.no_grad()
     def actor_features(self, obs: th.Tensor) -> th.Tensor:

@@ -253,7 +253,9 @@ class RANDPOL(OnPolicyAlgorithm):
         policy = self.policy
         low, high = self.action_space.low, self.action_space.high  # type: ignore[union-attr]
         # The policy is fixed during a rollout: look its pieces up once, not at every step.
-        actor_net, preprocess = policy.mlp_extractor.pi_net, policy.preprocess_obs
+        # The random net's forward itself, not Module.__call__ (whose hook handling costs as
+        # much per step as the first layer).
+        actor_forward, to_input = policy.mlp_extractor.pi_net.forward, policy.numpy_obs_converter()
         mean_weight_t = policy.action_net.weight.detach().t()
         with th.no_grad():
             noise = th.randn(n_rollout_steps, env.num_envs, policy.log_std.shape[0], device=self.device)
@@ -268,11 +270,11 @@ class RANDPOL(OnPolicyAlgorithm):
         n_steps = 0
         while n_steps < n_rollout_steps:
             with th.no_grad():
-                obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                pi_features = actor_net(preprocess(obs_tensor))
+                pi_features = actor_forward(to_input(self._last_obs))  # type: ignore[arg-type]
                 actions = th.addmm(offsets[n_steps], pi_features, mean_weight_t)
             actions = actions.cpu().numpy()
-            clipped_actions = np.clip(actions, low, high)
+            # np.clip's result through two ufuncs, without np.clip's dispatch layers.
+            clipped_actions = np.minimum(np.maximum(actions, low), high)
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
