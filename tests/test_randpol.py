@@ -386,7 +386,7 @@ def test_algo_config_carries_the_class_defaults():
         assert policy_defaults[key] == value, key
 
 
-@pytest.mark.parametrize("env_name", ["pendulum", "lunarlander", "bipedalwalker", "hopper", "humanoid"])
+@pytest.mark.parametrize("env_name", ["pendulum", "lunarlander", "bipedalwalker", "hopper", "humanoid", "go1"])
 def test_tuned_configs_vectorize_like_tuned_ppo(env_name):
     from hydra import compose, initialize_config_dir
 
