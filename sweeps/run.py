@@ -128,7 +128,7 @@ def run(cfg: DictConfig) -> RunResult:
         return RunResult(run_dir, "skipped")
     check_writable(run_dir)
     torch.set_num_threads(int(cfg.threads))
-    # numpy/scipy's BLAS too (RANDPOL's and RAT's exact solvers): parallel runs must not
+    # numpy/scipy's BLAS too (RANDPOL's exact critic solvers, SES): parallel runs must not
     # oversubscribe the cores through a second thread pool.
     threadpool_limits(limits=int(cfg.threads))
 
