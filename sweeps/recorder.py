@@ -9,11 +9,20 @@ Evaluation happens at rollout boundaries (``on_rollout_start``), the first one a
 ``eval_freq`` env steps, so the evaluated policy is the one that just finished an update (for
 on-policy and evolution-strategy algorithms, evaluating mid-rollout would evaluate a policy that
 is about to change, or, in ARS, a perturbed candidate).
+
+A wall-clock budget (``budget_s``, train seconds) is checked at the same boundaries: once the
+train time reaches it, the recorder raises :class:`TimeBudgetReached` out of ``learn()`` (the
+run then ends as completed), so a run ends within one rollout or update of its time budget
+(``stop_reason``, ``budget_s_overshoot_s``). An exception rather than ``on_step`` returning
+False: sb3-contrib's ARS (and SES, built on it) ignores the return value of ``on_step``.
+The machine's 1-minute load average is sampled at every evaluation (``load_1m``), so that a
+run's wall-clock can be judged comparable or not.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from datetime import timedelta
@@ -33,8 +42,20 @@ class DivergedError(RuntimeError):
     """Training produced a non-finite loss, return or parameter."""
 
 
+class TimeBudgetReached(Exception):
+    """The run's train time reached its ``budget_s``; raised at a rollout/update boundary."""
+
+
 def _fmt_duration(seconds: float) -> str:
     return str(timedelta(seconds=int(seconds))) if math.isfinite(seconds) else "?"
+
+
+def _load_1m() -> float:
+    """The machine's 1-minute load average (NaN where the OS does not give one)."""
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return float("nan")
 
 
 class RunRecorder(BaseCallback):
@@ -48,6 +69,8 @@ class RunRecorder(BaseCallback):
     :param deterministic: evaluate the deterministic policy.
     :param label: prefix of the progress lines, e.g. ``"hopper/ppo/seed0"``.
     :param progress: print one line per evaluation.
+    :param budget_s: train seconds (evaluation excluded) after which training stops at the next
+        rollout or update boundary; None for no time limit.
     """
 
     def __init__(
@@ -60,6 +83,7 @@ class RunRecorder(BaseCallback):
         deterministic: bool = True,
         label: str = "",
         progress: bool = True,
+        budget_s: float | None = None,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = Path(run_dir)
@@ -78,6 +102,10 @@ class RunRecorder(BaseCallback):
         self._excluded_s = 0.0
         self._next_eval = self.eval_freq
         self._last_point = (0, 0.0)  # (timesteps, train_time_s) of the previous evaluation
+        self.budget_s = None if budget_s is None else float(budget_s)
+        self.stop_reason: str | None = None  # "budget_s" once the time budget stopped training
+        self.stop_train_time_s: float | None = None  # train time when the stop was asked for
+        self.load_1m: list[float] = []  # 1-minute load average at each evaluation
 
     # -- timing -----------------------------------------------------------------------------
     def train_time_s(self, now: float | None = None) -> float:
@@ -116,8 +144,19 @@ class RunRecorder(BaseCallback):
     def _on_rollout_start(self) -> None:
         if self.num_timesteps >= self._next_eval:
             self.evaluate()
+        if self.budget_s is not None and self.stop_reason is None:
+            train_time = self.train_time_s()
+            if train_time >= self.budget_s:
+                self.stop_reason, self.stop_train_time_s = "budget_s", train_time
+                raise TimeBudgetReached(
+                    f"train time {train_time:.1f} s reached budget_s={self.budget_s:g} at {self.num_timesteps} steps"
+                )
 
     def _on_training_end(self) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Evaluate the final policy unless the last evaluation was at the current step count."""
         if not self.metrics or self.metrics[-1][0] != self.num_timesteps:
             self.evaluate()
 
@@ -172,6 +211,7 @@ class RunRecorder(BaseCallback):
             float(np.mean(self._recent_returns)) if self._recent_returns else float("nan"),
         ]
         self.metrics.append(row)
+        self.load_1m.append(_load_1m())
         self._last_point = (self.num_timesteps, train_time)
         while self._next_eval <= self.num_timesteps:
             self._next_eval += self.eval_freq
@@ -192,6 +232,9 @@ class RunRecorder(BaseCallback):
         done = min(steps / max(self.total_timesteps, 1), 1.0)
         rate = steps / wall if wall > 0 else float("nan")
         eta = max(self.total_timesteps - steps, 0) / rate if rate > 0 else float("nan")
+        if self.budget_s is not None:  # whichever limit comes first
+            done = max(done, min(train_time / self.budget_s, 1.0))
+            eta = min(eta, max(self.budget_s - train_time, 0.0) * wall / train_time if train_time > 0 else eta)
         print(
             f"[{self.label}] {steps:>10,}/{self.total_timesteps:,} steps ({done:6.1%}) | "
             f"eval return {row[5]:9.2f} ± {row[6]:7.2f} | fps {row[4]:8.1f} | "

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
-from sweeps.recorder import DivergedError, RunRecorder
+from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import atomic_write_json, atomic_write_text, check_writable, read_status
 
 # Files of a previous, unfinished attempt that a restart replaces.
@@ -70,6 +70,12 @@ def check_run_config(cfg: DictConfig) -> None:
             raise ValueError(f"{key}={value!r} is invalid; expected {accepted}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ValueError(f"seed={cfg.seed!r} is invalid; expected an integer >= 0")
+    budget_s = cfg.get("budget_s")
+    if budget_s is not None and (
+        isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0
+    ):
+        raise ValueError(f"budget_s={budget_s!r} is invalid; expected null or train seconds > 0")
+    check_sweep_jobs(cfg.get("sweep_jobs"))
     for key in ("sweep_name", "algo_label"):
         if not _FOLDER_NAME.fullmatch(str(cfg[key])):
             raise ValueError(
@@ -77,6 +83,38 @@ def check_run_config(cfg: DictConfig) -> None:
                 f"and '-' (not starting with '.')"
             )
     check_env_id(cfg.env.id)
+
+
+def check_sweep_jobs(jobs: Any) -> None:
+    """Refuse a ``sweep_jobs`` value that is not ``null`` or ``{env: {algo_label: n_seeds}}``.
+
+    :raises ValueError: naming the bad entry and the accepted form.
+    """
+    if jobs is None:
+        return
+    accepted = "null or a mapping {env: {algo_label: number of seeds >= 1}}"
+    if not OmegaConf.is_dict(jobs) and not isinstance(jobs, dict):
+        raise ValueError(f"sweep_jobs={jobs!r} is invalid; expected {accepted}")
+    for env, algos in jobs.items():
+        if not OmegaConf.is_dict(algos) and not isinstance(algos, dict):
+            raise ValueError(f"sweep_jobs.{env}={algos!r} is invalid; expected {accepted}")
+        for algo, n_seeds in algos.items():
+            if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+                raise ValueError(f"sweep_jobs.{env}.{algo}={n_seeds!r} is invalid; expected {accepted}")
+
+
+def in_sweep(cfg: DictConfig) -> bool:
+    """Whether this (env, algo_label, seed) is one of the sweep's jobs.
+
+    A sweep preset whose algorithms take different numbers of seeds, or whose tasks take
+    different algorithms, sweeps the full grid and lists its jobs in ``sweep_jobs``
+    (``{env: {algo_label: n_seeds}}``, seeds ``0 .. n_seeds-1``); ``null`` keeps every job.
+    """
+    jobs = cfg.get("sweep_jobs")
+    if jobs is None:
+        return True
+    n_seeds = jobs.get(cfg.env.name, {}).get(str(cfg.algo_label))
+    return n_seeds is not None and int(cfg.seed) < int(n_seeds)
 
 
 @contextmanager
@@ -123,7 +161,15 @@ def run(cfg: DictConfig) -> RunResult:
     check_run_config(cfg)
     run_dir = run_dir_of(cfg)
     label = f"{cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}"
-    if read_status(run_dir) == "completed" and not cfg.force:
+    if not in_sweep(cfg):
+        return RunResult(run_dir, "excluded")
+    status = read_status(run_dir)
+    if cfg.get("dry_run"):
+        limit = f"{cfg.budget:,} steps" + (f" or {cfg.budget_s:g} train s" if cfg.get("budget_s") else "")
+        print(f"[{label}] {cfg.algo.name} on {cfg.env.id}, {limit} -> {run_dir} ({status or 'not started'})",
+              flush=True)
+        return RunResult(run_dir, "dry_run")
+    if status == "completed" and not cfg.force:
         print(f"[{label}] completed run found in {run_dir}, skipping (force=true re-runs it)", flush=True)
         return RunResult(run_dir, "skipped")
     check_writable(run_dir)
@@ -190,6 +236,7 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
         "env_id": cfg.env.id,
         "seed": int(cfg.seed),
         "budget": int(cfg.budget),
+        "budget_s": None if cfg.get("budget_s") is None else float(cfg.budget_s),
         "status": "running",
         "error": None,
         "start_time": _now(),
@@ -218,6 +265,7 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         deterministic=cfg.eval.deterministic,
         label=label,
         progress=cfg.progress,
+        budget_s=cfg.get("budget_s"),
     )
     print(
         f"[{label}] training {cfg.algo.name} on {cfg.env.id} for {cfg.budget:,} steps "
@@ -228,7 +276,10 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
     status, error, interrupt, summary = "completed", None, None, ""
     try:
         with sigterm_as_interrupt():
-            model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+            try:
+                model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+            except TimeBudgetReached:  # a completed run: evaluate the final policy
+                recorder.finish()
     except KeyboardInterrupt as caught:
         status, error, interrupt = "interrupted", str(caught) or "KeyboardInterrupt (SIGINT)", caught
         summary = error
@@ -252,6 +303,8 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
             timesteps=int(model.num_timesteps),
             duration_s=time.perf_counter() - started,
             train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
+            **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
+            **_load_info(recorder.load_1m),
         )
         # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
         if callable(getattr(model, "sparsity_report", None)):
@@ -263,6 +316,28 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
     if interrupt is not None:
         raise interrupt
     return RunResult(run_dir, status, error)
+
+
+def _stop_info(recorder: RunRecorder, status: str, timesteps: int, budget: int) -> dict[str, Any]:
+    """Which limit ended a completed run: ``budget`` (env steps) or ``budget_s`` (train seconds)."""
+    if status != "completed":
+        return {"stop_reason": None}
+    if recorder.stop_reason == "budget_s":
+        return {
+            "stop_reason": "budget_s",
+            "budget_s_overshoot_s": float(recorder.stop_train_time_s - recorder.budget_s),
+        }
+    return {"stop_reason": "budget" if timesteps >= budget else None}
+
+
+def _load_info(samples: list[float]) -> dict[str, Any]:
+    """The 1-minute load average at each evaluation, its maximum and mean (None without samples)."""
+    finite = [value for value in samples if value == value]
+    return {
+        "load_1m": [round(value, 2) for value in samples],
+        "load_1m_max": max(finite) if finite else None,
+        "load_1m_mean": sum(finite) / len(finite) if finite else None,
+    }
 
 
 def _save_model(model: Any, train_env: Any, run_dir: Path) -> None:
