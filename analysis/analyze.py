@@ -20,11 +20,13 @@ import yaml
 from analysis import aggregate
 from analysis.envspec import EnvSpec, env_spec_from_config, load_env_specs
 from analysis.load import Problem, RunSet, load_runs
-from analysis.metrics import DEFAULT_LAST_K, run_metrics, thresholds
+from analysis.metrics import DEFAULT_LAST_K, equal_train_times, reference_levels, run_metrics, thresholds
 from analysis.palette import algo_order, algo_palette
 
 # Reference algorithms of the speedup tables and of the paper's claim.
 REFERENCES = ("ppo", "randpol")
+# The paper's claim is judged against PPO-level: this fraction of PPO's mean final return.
+DEFAULT_REFERENCE_FRACTION = 0.9
 
 
 class NoCompletedRunsError(ValueError):
@@ -53,6 +55,15 @@ class Analysis:
     :param budget_ratios: reference -> ratio of train seconds to the budget
     :param step_ratios: reference -> ratio of timesteps to threshold
     :param palette: algo -> color, shared by every figure
+    :param reference_fraction: PPO-level is this fraction of PPO's mean final return
+        (:func:`analysis.metrics.reference_levels`)
+    :param levels: env -> PPO-level return (NaN where PPO has no completed run)
+    :param level_metrics: one row per completed run, as ``run_metrics`` but with the PPO-level
+        as threshold (first, sustained and held crossings, holds at the end)
+    :param level_table: mean and CI over seeds of ``level_metrics``
+    :param level_time_ratios: reference -> ratio of held train seconds to PPO-level
+    :param level_step_ratios: reference -> ratio of held timesteps to PPO-level
+    :param equal_times: env -> train seconds of the shortest run (return at equal train time)
     """
 
     runs: RunSet
@@ -72,6 +83,13 @@ class Analysis:
     budget_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
     step_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
     palette: dict[str, str] = field(default_factory=dict)
+    reference_fraction: float = DEFAULT_REFERENCE_FRACTION
+    levels: dict[str, float] = field(default_factory=dict)
+    level_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level_time_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
+    level_step_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
+    equal_times: dict[str, float] = field(default_factory=dict)
 
     @property
     def algos(self) -> list[str]:
@@ -115,6 +133,7 @@ def analyze(
     reps: int = aggregate.DEFAULT_REPS,
     conf_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    reference_fraction: float = DEFAULT_REFERENCE_FRACTION,
 ) -> Analysis:
     """Load a runs folder and compute every metric, aggregate and ratio.
 
@@ -127,6 +146,8 @@ def analyze(
     :param reps: bootstrap resamples, >= 100
     :param conf_dir: the config tree (default: ``conf/`` of this repository)
     :param log: callable taking one progress line (e.g. ``print``), or None
+    :param reference_fraction: PPO-level return is this fraction, in (0, 1], of the way from the
+        env's lower score bound to PPO's mean final return
     :raises FileNotFoundError: ``runs_dir`` does not exist
     :raises ValueError: no run folder under ``runs_dir``, or bad ``k``/``reps``/fraction
     :raises NoCompletedRunsError: run folders, but none completed (the message lists them)
@@ -137,6 +158,8 @@ def analyze(
         raise ValueError(f"reps={reps} is invalid; a bootstrap needs >= 100 resamples")
     if threshold_fraction is not None and not 0 < threshold_fraction <= 1:
         raise ValueError(f"threshold fraction {threshold_fraction} is invalid; expected a number in (0, 1]")
+    if not 0 < reference_fraction <= 1:
+        raise ValueError(f"reference fraction {reference_fraction} is invalid; expected a number in (0, 1]")
     say = log or (lambda line: None)
     say(f"loading runs from {runs_dir}")
     runs = load_runs(runs_dir, log=say)
@@ -181,8 +204,20 @@ def analyze(
         f"mean final return"
     )
     say("computing metrics" + f" (thresholds: {rule})")
-    per_run = run_metrics(curves, runs.runs, specs, env_thresholds, k)
+    equal_times = equal_train_times(curves)
+    per_run = run_metrics(curves, runs.runs, specs, env_thresholds, k, equal_times)
     seed_table = aggregate.seed_aggregates(per_run, seed=seed, reps=reps)
+    levels = reference_levels(curves, specs, "ppo", reference_fraction, k)
+    level_metrics = run_metrics(curves, runs.runs, specs, levels, k, equal_times)
+    level_table = aggregate.seed_aggregates(level_metrics, seed=seed, reps=reps)
+    level_ratios = {
+        name: {
+            ref: aggregate.time_ratios(level_metrics, ref, column, seed=seed, reps=reps)
+            for ref in REFERENCES
+            if ref in set(level_metrics["algo"])
+        }
+        for name, column in (("time", "held_train_time_to_threshold_s"), ("step", "held_timesteps_to_threshold"))
+    }
     say("computing rliable aggregates across tasks")
     scores = aggregate.score_matrices(per_run)
     aggregates = aggregate.aggregate_scores(scores.scores, seed=seed, reps=reps)
@@ -218,4 +253,11 @@ def analyze(
         budget_ratios=ratios["budget"],
         step_ratios=ratios["step"],
         palette=algo_palette(per_run["algo"].unique()),
+        reference_fraction=reference_fraction,
+        levels=levels,
+        level_metrics=level_metrics,
+        level_table=level_table,
+        level_time_ratios=level_ratios["time"],
+        level_step_ratios=level_ratios["step"],
+        equal_times=equal_times,
     )

@@ -23,6 +23,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _markdown_path(text: str) -> Path:
+    if not text.endswith(".md"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a markdown file; expected a path ending in .md")
+    return Path(text)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -54,6 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="return threshold per env at fraction F in (0, 1] of the way from the env's lower "
         "score bound to the best algorithm's final return (default: the env's "
         "reward_threshold from conf/env)",
+    )
+    parser.add_argument(
+        "--ppo-fraction",
+        type=_fraction,
+        default=0.9,
+        metavar="F",
+        help="PPO-level return, against which the paper's claim is judged: fraction F in (0, 1] of the way "
+        "from the env's lower score bound to PPO's mean final return (default: 0.9)",
+    )
+    parser.add_argument(
+        "--page",
+        type=_markdown_path,
+        default=None,
+        metavar="PAGE.md",
+        help="also write the report as one markdown page for the repository, its PNG figures in the folder "
+        "of the same name (docs/benchmark.md -> docs/benchmark/)",
+    )
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=None,
+        metavar="NOTES.md",
+        help="markdown inserted after the page's header (the written reading of the results)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default: 0)")
     parser.add_argument(
@@ -98,11 +127,27 @@ def report_main(argv: list[str] | None = None) -> int:
             reps=args.reps,
             conf_dir=args.conf,
             log=print,
+            reference_fraction=args.ppo_fraction,
         )
     except (FileNotFoundError, ValueError, TypeError) as error:
         print(f"randbench report: {error}", file=sys.stderr)
         return 1
+    notes = None
+    if args.notes is not None:
+        try:
+            notes = args.notes.read_text()
+        except OSError as error:
+            print(f"randbench report: --notes {args.notes}: {error.strerror or error}", file=sys.stderr)
+            return 2
     files = write_report(result, out, log=print)
+    if args.page is not None:
+        from analysis.report import write_page
+
+        try:
+            write_page(result, args.page, notes, log=print)
+        except ValueError as error:
+            print(f"randbench report: {error}", file=sys.stderr)
+            return 2
     print(
         f"report written to {files.html.parent}: open {files.html} in a browser ({files.markdown.name} "
         f"beside it, figures in {files.html.parent / 'figures'})"

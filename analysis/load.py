@@ -57,9 +57,20 @@ INFO_COLUMNS = RUN_COLUMNS + (
     "cpu_cores",
     "torch_threads",
     "hostname",
+    "budget_s",
+    "stop_reason",
+    "load_1m_max",
+    "load_1m_mean",
     "n_evals",
     "path",
 )
+
+
+def _number_or_none(value: Any) -> float | None:
+    """A meta.json number as float; None for a missing or non-numeric value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 class RunFolderError(ValueError):
@@ -151,6 +162,10 @@ class Run:
             "cpu_cores": host.get("cpu_cores"),
             "torch_threads": host.get("torch_threads"),
             "hostname": host.get("hostname"),
+            "budget_s": _number_or_none(meta.get("budget_s")),
+            "stop_reason": meta.get("stop_reason"),
+            "load_1m_max": _number_or_none(meta.get("load_1m_max")),
+            "load_1m_mean": _number_or_none(meta.get("load_1m_mean")),
             "n_evals": len(self.metrics),
             "path": str(self.path),
         }

@@ -160,112 +160,205 @@ def _glance_section(result: Analysis) -> list[str]:
     ]
 
 
+def _speed_reading(speedup: float) -> str:
+    return (
+        "more than 3x less wall-clock"
+        if speedup > 3
+        else "2-3x less wall-clock, as claimed"
+        if speedup >= 2
+        else "faster, but less than 2x"
+        if speedup > 1
+        else "not faster than PPO"
+    )
+
+
 def _claim_section(result: Analysis) -> list[str]:
+    """The claim judged against PPO-level: held (sustained and still held at the end) crossings only."""
     lines = ["## The paper's claim beside the measurement", "", f"> {CLAIM}", ""]
     algos = set(result.run_metrics["algo"])
     if not {"randpol", "ppo"} <= algos:
         missing = sorted({"randpol", "ppo"} - algos)
         return lines + [f"Not measured: these runs have no completed run of {', '.join(missing)}.", ""]
-    stats = result.seed_table.set_index(["env", "algo", "metric"])
-    time_vs_randpol = result.time_ratios["randpol"].set_index(["env", "algo"])
+    stats = result.level_table.set_index(["env", "algo", "metric"])
+    time_vs_randpol = result.level_time_ratios["randpol"].set_index(["env", "algo"])
+    steps_vs_ppo = result.level_step_ratios["ppo"].set_index(["env", "algo"])
     budget_vs_randpol = result.budget_ratios["randpol"].set_index(["env", "algo"])
-    steps_vs_ppo = result.step_ratios["ppo"].set_index(["env", "algo"])
     rows = []
     for env in result.envs:
-        if (env, "randpol", "final_return") not in stats.index or (
-            env,
-            "ppo",
-            "final_return",
-        ) not in stats.index:
-            rows.append(
-                {
-                    "env": env,
-                    "claim": "all",
-                    "measured": "RANDPOL or PPO has no completed run here",
-                    "reading": "not measured",
-                }
-            )
+        if (env, "randpol", "final_return") not in stats.index or (env, "ppo", "final_return") not in stats.index:
+            rows.append({"env": env, "claim": "all", "measured": "RANDPOL or PPO has no completed run here",
+                         "reading": "not measured"})
             continue
+        level = result.levels[env]
         r, p = stats.loc[(env, "randpol", "final_return")], stats.loc[(env, "ppo", "final_return")]
-        overlap = np.isfinite(r["ci_high"]) and np.isfinite(p["ci_low"]) and r["ci_high"] >= p["ci_low"]
-        reading = (
-            "PPO-level (RANDPOL's mean is at least PPO's)"
-            if r["mean"] >= p["mean"]
-            else "PPO-level within the CIs (they overlap)"
-            if overlap
-            else "below PPO (the CIs do not overlap)"
-            if np.isfinite(r["ci_high"])
-            else "below PPO (single seed, no CI)"
-        )
-        rows.append(
-            {
-                "env": env,
-                "claim": "PPO-level return",
-                "measured": f"final return RANDPOL {_with_ci(r['mean'], r['ci_low'], r['ci_high'])} vs "
-                f"PPO {_with_ci(p['mean'], p['ci_low'], p['ci_high'])}",
-                "reading": reading,
-            }
-        )
+        holds = stats.loc[(env, "randpol", "holds_threshold")]
+        held = round(holds["mean"] * holds["n"]) if holds["n"] else 0
+        at_level = r["mean"] >= level
+        rows.append({
+            "env": env,
+            "claim": "PPO-level return",
+            "measured": (
+                f"final return RANDPOL {_with_ci(r['mean'], r['ci_low'], r['ci_high'])} vs PPO "
+                f"{_with_ci(p['mean'], p['ci_low'], p['ci_high'])}; PPO-level {_num(level)}; RANDPOL holds it "
+                f"at the end in {held}/{int(holds['n_runs'])} seeds"
+            ),
+            "reading": "PPO-level" if at_level else "below PPO",
+        })
         t = time_vs_randpol.loc[(env, "ppo")]
-        if t["ref_n"] == 0 and t["n"] == 0:
-            measured, reading = (
-                "neither RANDPOL nor PPO reached the threshold",
-                "not measured (a lower threshold: --threshold-fraction)",
-            )
-        elif t["ref_n"] == 0:
-            measured, reading = (
-                (
-                    f"RANDPOL did not reach the threshold (0/{t['ref_n_runs']} seeds), "
-                    f"PPO did ({t['n']}/{t['n_runs']})"
-                ),
-                "not supported at this threshold",
-            )
-        elif t["n"] == 0:
-            measured, reading = (
-                f"only RANDPOL reached the threshold (PPO 0/{t['n_runs']} seeds)",
-                "faster (PPO never reached it)",
-            )
-        else:
-            speedup = t["ratio"]
-            interval = _with_ci(speedup, t["ci_low"], t["ci_high"], _ratio)
-            measured = (
-                f"PPO / RANDPOL train seconds to threshold = {interval} "
-                f"({_num(t['mean'])} s vs {_num(t['ref_mean'])} s)"
-            )
-            reading = (
-                "more than 3x less wall-clock"
-                if speedup > 3
-                else "2-3x less wall-clock, as claimed"
-                if speedup >= 2
-                else "faster, but less than 2x"
-                if speedup > 1
-                else "not faster than PPO"
-            )
         b = budget_vs_randpol.loc[(env, "ppo")]
+        if not at_level or t["ref_n"] == 0:
+            measured = (
+                f"RANDPOL's mean final return is below PPO-level ({held}/{int(holds['n_runs'])} seeds hold it)"
+                if not at_level
+                else "no RANDPOL seed reached and held PPO-level"
+            )
+            reading = "not reached"
+        elif t["n"] == 0:
+            measured, reading = "no PPO seed reached and held its own level", "faster (PPO never held it)"
+        else:
+            interval = _with_ci(t["ratio"], t["ci_low"], t["ci_high"], _ratio)
+            measured = (
+                f"PPO / RANDPOL train seconds to a held PPO-level = {interval} "
+                f"({_num(t['mean'])} s, {t['n']}/{t['n_runs']} seeds, vs {_num(t['ref_mean'])} s, "
+                f"{t['ref_n']}/{t['ref_n_runs']} seeds)"
+            )
+            reading = _speed_reading(t["ratio"])
         measured += f"; at the full budget PPO / RANDPOL = {_ratio(b['ratio'])}"
         rows.append({"env": env, "claim": "2-3x less wall-clock", "measured": measured, "reading": reading})
         s = steps_vs_ppo.loc[(env, "randpol")]
-        if s["n"] == 0 or s["ref_n"] == 0:
-            measured, reading = "the threshold was not reached by both", "not measured"
+        if not at_level or s["n"] == 0 or s["ref_n"] == 0:
+            measured, reading = "PPO-level was not reached and held by both", "not measured"
         else:
             interval = _with_ci(s["ratio"], s["ci_low"], s["ci_high"], _ratio)
             measured = (
-                f"RANDPOL / PPO timesteps to threshold = {interval} "
+                f"RANDPOL / PPO timesteps to a held PPO-level = {interval} "
                 f"({_num(s['mean'])} vs {_num(s['ref_mean'])} env steps)"
             )
             reading = "more timesteps, as the paper says" if s["ratio"] > 1 else "no more timesteps than PPO"
         rows.append({"env": env, "claim": "needs more timesteps", "measured": measured, "reading": reading})
+        er, ep = stats.loc[(env, "randpol", "return_at_equal_time")], stats.loc[(env, "ppo", "return_at_equal_time")]
+        if np.isfinite(er["mean"]) and np.isfinite(ep["mean"]):
+            overlap = np.isfinite(er["ci_high"]) and np.isfinite(ep["ci_low"]) and er["ci_high"] >= ep["ci_low"] \
+                and np.isfinite(ep["ci_high"]) and np.isfinite(er["ci_low"]) and ep["ci_high"] >= er["ci_low"]
+            rows.append({
+                "env": env,
+                "claim": "equal train time",
+                "measured": (
+                    f"return at {_num(result.equal_times.get(env, float('nan')))} train s: RANDPOL "
+                    f"{_with_ci(er['mean'], er['ci_low'], er['ci_high'])} vs PPO "
+                    f"{_with_ci(ep['mean'], ep['ci_low'], ep['ci_high'])}"
+                ),
+                "reading": "RANDPOL ahead" if er["mean"] > ep["mean"] and not overlap
+                else "PPO ahead" if ep["mean"] > er["mean"] and not overlap
+                else "within the CIs",
+            })
     lines += [_table(pd.DataFrame(rows)), ""]
     lines += [
         (
-            f"Reading rules: return is PPO-level when RANDPOL's mean final return (last {result.k} evaluations) "
-            "is at least PPO's or their 95% CIs overlap; wall-clock compares train seconds (evaluation excluded) to "
-            f"the threshold ({result.threshold_rule}), over the seeds that reached it. Few seeds give wide intervals: "
-            "read the CIs, not only the means."
+            f"Reading rules: PPO-level is {result.reference_fraction:g} of the way from the env's lower score bound "
+            f"to PPO's mean final return (last {result.k} evaluations) over its seeds. RANDPOL's return is "
+            "PPO-level when its mean final return is at or above it. Wall-clock and timesteps compare the held "
+            f"crossings: the first evaluation at which the mean of the last {result.k} evaluations reaches "
+            "PPO-level, counted only for seeds whose final return still holds it; an algorithm whose mean final "
+            "return is below PPO-level has \"not reached\" it, however early one evaluation touched it. Train "
+            "seconds exclude evaluation. Few seeds give wide intervals: read the CIs, not only the means."
         ),
         "",
     ]
     return lines
+
+
+def _level_section(result: Analysis) -> list[str]:
+    """Every algorithm against PPO-level: held crossings, holds at the end, return at equal train time."""
+    if not any(np.isfinite(v) for v in result.levels.values()):
+        return []
+    algos, envs = result.algos, result.envs
+    stats = result.level_table
+
+    def item(row: pd.Series, metric: str) -> pd.Series:
+        match = stats[(stats["env"] == row["env"]) & (stats["algo"] == row["algo"]) & (stats["metric"] == metric)]
+        return match.iloc[0]
+
+    def held_cell(metric: str, fmt: Callable[[float], str]) -> Callable[[pd.Series], str]:
+        def cell(row: pd.Series) -> str:
+            value = item(row, metric)
+            if value["n"] == 0:
+                return f"not reached (0/{value['n_runs']})"
+            return f"{_with_ci(value['mean'], value['ci_low'], value['ci_high'], fmt)} ({value['n']}/{value['n_runs']})"
+
+        return cell
+
+    def holds_cell(row: pd.Series) -> str:
+        value = item(row, "holds_threshold")
+        return f"{round(value['mean'] * value['n'])}/{value['n_runs']}"
+
+    def equal_cell(row: pd.Series) -> str:
+        value = item(row, "return_at_equal_time")
+        return _with_ci(value["mean"], value["ci_low"], value["ci_high"])
+
+    ratios = result.level_time_ratios.get("ppo")
+
+    def ratio_cell(row: pd.Series) -> str:
+        if ratios is None:
+            return "–"
+        match = ratios[(ratios["env"] == row["env"]) & (ratios["algo"] == row["algo"])]
+        if not len(match):
+            return "–"
+        value = match.iloc[0]
+        if value["algo"] == "ppo":
+            return "reference"
+        if value["n"] == 0:
+            return "not reached"
+        if value["ref_n"] == 0:
+            return "PPO did not hold it"
+        return _with_ci(value["ratio"], value["ci_low"], value["ci_high"], _ratio)
+
+    rows = result.level_metrics.drop_duplicates(["env", "algo"])
+    levels = ", ".join(f"{env} {_num(level)}" for env, level in sorted(result.levels.items()))
+    times = ", ".join(f"{env} {_num(t)} s" for env, t in sorted(result.equal_times.items()))
+    return [
+        "## Against PPO-level",
+        "",
+        (
+            f"PPO-level return per env: {levels} ({result.reference_fraction:g} of the way from the lower "
+            "score bound to PPO's mean final return)."
+        ),
+        "",
+        "### Seeds that hold PPO-level at the end",
+        "",
+        "Seeds whose final return is at or above PPO-level / completed seeds.",
+        "",
+        _pivot(rows, holds_cell, algos, envs),
+        "",
+        "### Train wall-clock to a held PPO-level (s)",
+        "",
+        (
+            f"First evaluation at which the mean of the last {result.k} evaluations reaches PPO-level, for the seeds "
+            "that still hold it at the end (held/seeds); a curve that crossed and collapsed does not count."
+        ),
+        "",
+        _pivot(rows, held_cell("held_train_time_to_threshold_s", _num), algos, envs),
+        "",
+        "### Timesteps to a held PPO-level",
+        "",
+        _pivot(rows, held_cell("held_timesteps_to_threshold", lambda v: f"{v:,.0f}"), algos, envs),
+        "",
+        "### Train seconds to a held PPO-level, relative to PPO",
+        "",
+        "The algorithm's mean over PPO's, [95% CI]; below 1: faster than PPO.",
+        "",
+        _pivot(rows, ratio_cell, algos, envs),
+        "",
+        "### Return at equal train time",
+        "",
+        (
+            f"Evaluation return at the train seconds of the env's shortest run ({times}), interpolated on "
+            "each run's return against train seconds."
+        ),
+        "",
+        _pivot(rows, equal_cell, algos, envs),
+        "",
+    ]
 
 
 def _run_section(result: Analysis) -> list[str]:
@@ -309,6 +402,7 @@ def _run_section(result: Analysis) -> list[str]:
         f"- hosts: {distinct('hostname')}",
         "",
     ]
+    lines += _load_lines(runs)
     if runs["cpu_model"].nunique() > 1 or runs["hostname"].nunique() > 1:
         lines += [
             (
@@ -332,6 +426,38 @@ def _run_section(result: Analysis) -> list[str]:
         if any(len(vs) > 1 for vs in versions.values()):
             lines += ["**Warning:** the runs used different package versions (counts in brackets).", ""]
     lines += [f"Git commit: {distinct('git_commit')}.", ""]
+    return lines
+
+
+def _load_lines(runs: pd.DataFrame) -> list[str]:
+    """The machine's load while the runs trained, and the runs whose load exceeded the core count."""
+    loads = pd.to_numeric(runs["load_1m_max"], errors="coerce")
+    if loads.notna().sum() == 0:
+        return ["Load: not recorded for these runs.", ""]
+    cores = pd.to_numeric(runs["cpu_cores"], errors="coerce")
+    means = pd.to_numeric(runs["load_1m_mean"], errors="coerce")
+    # Two jobs on two cores keep the load at about 2 with brief peaks above: a run is flagged when
+    # its mean load exceeded the core count, or its highest load exceeded it by more than one.
+    over = runs[((means > cores) | (loads > cores + 1)) & cores.notna()]
+    lines = [
+        (
+            f"Load (1-minute load average sampled at every evaluation): mean {means.mean():.2f}, highest "
+            f"{loads.max():.2f}, over {int(loads.notna().sum())} runs."
+        ),
+        "",
+    ]
+    if len(over):
+        listing = ", ".join(
+            f"`{row.run_id}` ({float(row.load_1m_max):.2f} on {int(row.cpu_cores)} cores)" for row in over.itertuples()
+        )
+        lines += [
+            (
+                f"**Warning:** {len(over)} run(s) trained while the load exceeded the core count (mean load "
+                "above it, or a peak more than one above it), so their wall-clock and FPS are not comparable "
+                f"with the others: {listing}."
+            ),
+            "",
+        ]
     return lines
 
 
@@ -612,17 +738,22 @@ def _method_section(result: Analysis) -> list[str]:
     ]
 
 
-def build_markdown(result: Analysis, figure_src: Callable[[str], str | None], missing: dict[str, str]) -> str:
+def build_markdown(
+    result: Analysis, figure_src: Callable[[str], str | None], missing: dict[str, str], notes: str | None = None
+) -> str:
     """The report as markdown.
 
     :param result: the analysis of a runs folder
     :param figure_src: figure name -> image link (a relative path, or a data URI), None if not drawn
     :param missing: figure name -> why it was not drawn
+    :param notes: markdown placed after the header (a page's written reading of the results), or None
     """
     lines = (
         _header(result)
+        + ([notes.rstrip(), ""] if notes else [])
         + _glance_section(result)
         + _claim_section(result)
+        + _level_section(result)
         + _run_section(result)
         + _results_section(result)
         + _figures_section(result, figure_src, missing)
@@ -726,3 +857,42 @@ def write_report(
     say(f"  wrote {markdown_path}")
     say(f"  wrote {html_path}")
     return ReportFiles(markdown_path, html_path, written, missing)
+
+
+def write_page(
+    result: Analysis,
+    page: str | Path,
+    notes: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the report as one markdown page for a repository, its PNG figures beside it.
+
+    ``docs/benchmark.md`` gets its figures in ``docs/benchmark/`` (PNG only, linked relatively),
+    so the page reads on a code host without a browser. Running it again on the same runs gives
+    the same page apart from its generation date.
+
+    :param result: the analysis of a runs folder
+    :param page: path of the markdown file (``.md``)
+    :param notes: markdown placed after the header, e.g. the written reading of the results
+    :param log: callable taking one progress line, or None
+    :return: the page's path
+    :raises ValueError: ``page`` does not end in ``.md``
+    """
+    page = Path(page)
+    if page.suffix != ".md":
+        raise ValueError(f"page {str(page)!r} is invalid; expected a markdown file ending in .md")
+    say = log or (lambda line: None)
+    say("drawing figures")
+    rendered, missing = render_figures(result)
+    figure_dir = page.with_suffix("")
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    for name, files in rendered.items():
+        write_atomic(figure_dir / f"{name}.png", files["png"])
+        say(f"  figure {figure_dir / name}.png")
+
+    def relative(name: str) -> str | None:
+        return f"{figure_dir.name}/{name}.png" if name in rendered else None
+
+    write_atomic(page, build_markdown(result, relative, missing, notes).encode())
+    say(f"  wrote {page}")
+    return page

@@ -7,6 +7,7 @@ Statuses written to ``meta.json`` (DESIGN.md): ``running`` while training, then 
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import time
@@ -29,7 +30,9 @@ from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import atomic_write_json, atomic_write_text, check_writable, read_status
 
 # Files of a previous, unfinished attempt that a restart replaces.
-RUN_FILES = ("config.yaml", "metrics.csv", "episodes.csv", "meta.json", "model.zip", "vecnormalize.pkl")
+RUN_FILES = (
+    "config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "meta.json", "model.zip", "vecnormalize.pkl",
+)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -249,6 +252,11 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str) -> RunResult:
     _clear(run_dir)
+    # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
+    # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
+    from stable_baselines3.common.logger import configure
+
+    model.set_logger(configure(str(run_dir), ["csv"]))
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write_text(run_dir / "config.yaml", config_yaml)
     info = _base_meta(cfg, label) | {
@@ -310,6 +318,7 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         if callable(getattr(model, "sparsity_report", None)):
             info["sparsity"] = model.sparsity_report()
         atomic_write_json(run_dir / "meta.json", info)
+        model.logger.close()
         train_env.close()
         eval_env.close()
     print(f"[{label}] {status}" + (f": {summary}" if summary else ""), flush=True)
@@ -332,7 +341,7 @@ def _stop_info(recorder: RunRecorder, status: str, timesteps: int, budget: int) 
 
 def _load_info(samples: list[float]) -> dict[str, Any]:
     """The 1-minute load average at each evaluation, its maximum and mean (None without samples)."""
-    finite = [value for value in samples if value == value]
+    finite = [value for value in samples if math.isfinite(value)]
     return {
         "load_1m": [round(value, 2) for value in samples],
         "load_1m_max": max(finite) if finite else None,

@@ -106,8 +106,10 @@ def test_report_numbers_are_the_library_numbers(report, written):
     result = analyze(sweep, threshold_fraction=0.8, reps=REPS)
     final = result.seed_table.set_index(["env", "algo", "metric"]).loc[("hopper", "ppo", "final_return")]
     assert f"{final['mean']:,.0f} [{final['ci_low']:,.0f}, {final['ci_high']:,.0f}]" in text
-    speedup = result.time_ratios["randpol"].set_index(["env", "algo"]).loc[("pendulum", "ppo")]
-    assert f"PPO / RANDPOL train seconds to threshold = {speedup['ratio']:.2f}x" in text
+    speedup = result.level_time_ratios["randpol"].set_index(["env", "algo"]).loc[("hopper", "ppo")]
+    assert f"PPO / RANDPOL train seconds to a held PPO-level = {speedup['ratio']:.2f}x" in text
+    level = result.levels["hopper"]
+    assert f"PPO-level {level:,.0f}" in text
     iqm = result.aggregates.set_index(["algo", "metric"]).loc[("randpol", "IQM")]
     assert f"{iqm['estimate']:.3f} [{iqm['ci_low']:.3f}, {iqm['ci_high']:.3f}]" in text
     # a2c never reaches 0.8 of the best return in this sweep: "not reached" is a value

@@ -55,6 +55,7 @@ def test_tiny_run_writes_run_folder(algo, env, runs_root):
         assert len(episodes) >= budget // 200 - cfg.env.n_envs and (episodes["length"] == 200).all()
     assert (episodes["timesteps"].astype(int) <= meta["timesteps"]).all()
 
+    assert (run_dir / "progress.csv").is_file()  # the algorithm's own training log
     assert (run_dir / "model.zip").stat().st_size > 0
     assert (run_dir / "config.yaml").read_text().count(f"name: {algo}") == 1
     assert (run_dir / "vecnormalize.pkl").exists() == bool(cfg.env.normalize)
