@@ -173,7 +173,7 @@ def analyze(
     if runs.completed.empty:
         listing = [
             f"  {row.path}: {row.status}"
-            + (f" ({str(row.error).strip().splitlines()[-1]})" if row.error else "")
+            + (f" ({row.error_line})" if row.error else "")
             for row in runs.runs.itertuples()
         ]
         listing += [f"  {p}" for p in runs.problems if p.skipped]

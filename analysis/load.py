@@ -2,14 +2,18 @@
 
 Reads only files on disk, following the run folder contract of DESIGN.md:
 ``<runs>/<sweep>/<env>/<algo>/seed<k>/`` with ``meta.json``, ``metrics.csv``, ``episodes.csv`` and
-``config.yaml``. A damaged run (missing or unreadable ``meta.json``, truncated ``metrics.csv``) is
-recorded as a :class:`Problem` naming its folder and file and left out of the tables; it is never
-dropped silently and never stops the loading of the other runs.
+``config.yaml``. A damaged run (missing or unreadable ``meta.json``, a value of the wrong type in
+it, a truncated ``metrics.csv``, a non-finite return, a copy of another run folder) is recorded as a
+:class:`Problem` naming its folder, its file and the reason, and left out of the tables; it is never
+dropped silently and never stops the loading of the other runs. Files are parsed with a round-trip
+float parser, so the analysis sees exactly the numbers the harness wrote.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +38,24 @@ METRICS_COLUMNS = (
     "eval_length_mean",
     "train_return_mean",
 )
-# Every row must hold a number in these: the metrics are built on them. (fps may be NaN on a zero
-# interval and train_return_mean before the first training episode ends.)
+# Every row must hold a finite number in these: the metrics are built on them. (fps may be NaN on
+# a zero interval and train_return_mean before the first training episode ends.)
 REQUIRED_FINITE = ("timesteps", "train_time_s", "wall_time_s", "eval_return_mean")
 EPISODES_COLUMNS = ("timesteps", "train_time_s", "return", "length")
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
+# Files a completed run promises besides the four above (vecnormalize.pkl when env.normalize is
+# true or a mapping of VecNormalize arguments).
+MODEL_FILE = "model.zip"
+VECNORMALIZE_FILE = "vecnormalize.pkl"
+# Every CSV is parsed with this float parser: pandas' default ("high") can be one ulp off what was
+# written (0.950037875999982 read as 0.9500378759999819); "round_trip" gives Python's float().
+FLOAT_PRECISION = "round_trip"
 # Metadata copied onto every row of the tidy tables.
 RUN_COLUMNS = ("run_id", "sweep", "env", "env_id", "algo", "seed", "status")
 # Columns of the runs table (one row per run), see Run.info.
 INFO_COLUMNS = RUN_COLUMNS + (
     "error",
+    "error_line",
     "budget",
     "eval_freq",
     "eval_episodes",
@@ -62,6 +74,7 @@ INFO_COLUMNS = RUN_COLUMNS + (
     "load_1m_max",
     "load_1m_mean",
     "n_evals",
+    "missing_files",
     "path",
 )
 
@@ -71,6 +84,68 @@ def _number_or_none(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+# Lines of an error text that only locate the problem (Hydra and OmegaConf append them).
+_LOCATION_LINE = re.compile(r"^\s*(full_key|object_type|reference_type|config_key)\s*[:=]")
+
+
+def error_summary(error: Any) -> str | None:
+    """The one line of a run's error text that names the problem.
+
+    ``meta.json`` keeps the whole error: a Python traceback for a failed run (its exception line
+    is the first line after the last frame, not its last line: Hydra and OmegaConf end the message
+    with location lines such as ``full_key: algo.model``), a sentence followed by the traceback
+    for a diverged run, a sentence for an interrupted one. The summary is that sentence or the
+    exception line; an exception line ending in ``:`` (Hydra's ``Error in call to target 'x':``)
+    is joined with the line that follows it, the wrapped error.
+
+    :param error: the ``error`` value of ``meta.json`` (text, or None)
+    :return: one line, or None for no error
+    """
+    if error is None or not str(error).strip():
+        return None
+    lines = [line.rstrip() for line in str(error).strip().splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if starts and starts[0] > 0:  # a sentence before the traceback (diverged runs) says it
+        block = lines[: starts[0]]
+    elif starts:
+        after = lines[starts[-1] + 1 :]
+        first = next((i for i, line in enumerate(after) if not line[:1].isspace()), None)
+        block = after[first:] if first is not None else after
+    else:
+        block = lines
+    block = [line for line in block if not _LOCATION_LINE.match(line)] or block
+    summary = block[0].strip()
+    if summary.endswith(":") and len(block) > 1:
+        summary = f"{summary} {block[1].strip()}"
+    return summary
+
+
+def _integer(folder: Path, file: str, key: str, value: Any, minimum: int) -> int | None:
+    """A whole number of ``file`` (None stays None), or a RunFolderError naming the key and value."""
+    if value is None:
+        return None
+    number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if number and value == int(value) and value >= minimum:
+        return int(value)
+    raise RunFolderError(folder, file, f"{key!r} is {value!r}; expected a whole number >= {minimum}")
+
+
+def _text(folder: Path, file: str, key: str, value: Any) -> str:
+    """A non-empty identity string of ``file``, or a RunFolderError naming the key and value."""
+    if isinstance(value, str) and value.strip():
+        return value
+    raise RunFolderError(folder, file, f"{key!r} is {value!r}; expected a non-empty string")
+
+
+def _mapping(folder: Path, file: str, key: str, value: Any) -> dict[str, Any]:
+    """A JSON object of ``file`` (missing -> empty), or a RunFolderError naming the key and value."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise RunFolderError(folder, file, f"{key!r} is {value!r}; expected a JSON object")
 
 
 class RunFolderError(ValueError):
@@ -118,6 +193,10 @@ class Run:
     :param metrics: ``metrics.csv``, one row per evaluation point (may have no rows for a run that
         failed before its first evaluation)
     :param episodes: ``episodes.csv``, one row per training episode (None if missing or unreadable)
+    :param missing_files: files a completed run promises that are not on disk (``model.zip``, and
+        ``vecnormalize.pkl`` for a normalized env)
+    :param unfinished_files: leftover temporary files of the harness's atomic writes
+        (``.model.tmp.zip``): a write that was cut off
     """
 
     path: Path
@@ -125,36 +204,73 @@ class Run:
     config: dict[str, Any]
     metrics: pd.DataFrame
     episodes: pd.DataFrame | None
+    missing_files: tuple[str, ...] = ()
+    unfinished_files: tuple[str, ...] = ()
 
     @property
     def info(self) -> dict[str, Any]:
-        """One row of the runs table: identity, status, budget, parameter counts, host, versions."""
-        meta, config = self.meta, self.config
+        """One row of the runs table: identity, status, budget, parameter counts, host, versions.
+
+        Each value comes from ``meta.json``, else ``config.yaml``, else the folder layout
+        ``<sweep>/<env>/<algo>/seed<k>``.
+
+        :raises RunFolderError: a value of the wrong type (``"seed": "zero"``, ``"budget": "lots"``,
+            ``"budget": 0``, ``"env": 5``), naming the file, the key and the value
+        """
+        meta, config, folder = self.meta, self.config, self.path
         env_cfg = config.get("env") if isinstance(config.get("env"), dict) else {}
         algo_cfg = config.get("algo") if isinstance(config.get("algo"), dict) else {}
         eval_cfg = config.get("eval") if isinstance(config.get("eval"), dict) else {}
-        # Folder layout <sweep>/<env>/<algo>/seed<k> is the fallback for identity fields.
         parts = self.path.parts
-        seed = meta.get("seed", config.get("seed"))
-        if seed is None and self.path.name.startswith("seed") and self.path.name[4:].isdigit():
-            seed = int(self.path.name[4:])
-        params = meta.get("parameters") or {}
-        host = meta.get("host") or {}
-        budget = meta.get("budget", config.get("budget"))
+
+        def pick(key: str, config_value: Any, layout: Any = None) -> tuple[Any, str]:
+            """(value, file it came from): meta.json first, then config.yaml, then the layout."""
+            if meta.get(key) is not None:
+                return meta[key], "meta.json"
+            if config_value is not None:
+                return config_value, "config.yaml"
+            return layout, "folder name"
+
+        def integer(key: str, config_value: Any, minimum: int, layout: Any = None) -> int | None:
+            value, file = pick(key, config_value, layout)
+            return _integer(folder, file, key, value, minimum)
+
+        def text(key: str, config_value: Any, layout: str) -> str:
+            value, file = pick(key, config_value, layout)
+            return value if file == "folder name" else _text(folder, file, key, value)
+
+        layout_seed = (
+            int(self.path.name[4:])
+            if self.path.name.startswith("seed") and self.path.name[4:].isdigit()
+            else None
+        )
+        seed = integer("seed", config.get("seed"), 0, layout_seed)
+        params = _mapping(folder, "meta.json", "parameters", meta.get("parameters"))
+        host = _mapping(folder, "meta.json", "host", meta.get("host"))
+        env_id = meta.get("env_id", env_cfg.get("id"))
+        if env_id is not None:
+            env_id = _text(folder, "meta.json" if "env_id" in meta else "config.yaml", "env_id", env_id)
         info = {
-            "sweep": meta.get("sweep", config.get("sweep_name", parts[-4] if len(parts) >= 4 else "")),
-            "env": meta.get("env", env_cfg.get("name", parts[-3] if len(parts) >= 3 else "")),
-            "env_id": meta.get("env_id", env_cfg.get("id")),
-            "algo": meta.get("algo", algo_cfg.get("name", parts[-2] if len(parts) >= 2 else "")),
-            "seed": int(seed) if seed is not None else -1,
+            "sweep": text("sweep", config.get("sweep_name"), parts[-4] if len(parts) >= 4 else ""),
+            "env": text("env", env_cfg.get("name"), parts[-3] if len(parts) >= 3 else ""),
+            "env_id": env_id,
+            "algo": text("algo", algo_cfg.get("name"), parts[-2] if len(parts) >= 2 else ""),
+            "seed": -1 if seed is None else seed,
             "status": meta["status"],
             "error": meta.get("error"),
-            "budget": int(budget) if budget is not None else None,
-            "eval_freq": eval_cfg.get("freq", env_cfg.get("eval_freq")),
-            "eval_episodes": eval_cfg.get("n_episodes"),
-            "n_envs": env_cfg.get("n_envs"),
-            "params_total": params.get("total"),
-            "params_trainable": params.get("trainable"),
+            "error_line": error_summary(meta.get("error")),
+            "budget": integer("budget", config.get("budget"), 1),
+            "eval_freq": _integer(
+                folder, "config.yaml", "eval.freq", eval_cfg.get("freq", env_cfg.get("eval_freq")), 1
+            ),
+            "eval_episodes": _integer(
+                folder, "config.yaml", "eval.n_episodes", eval_cfg.get("n_episodes"), 1
+            ),
+            "n_envs": _integer(folder, "config.yaml", "env.n_envs", env_cfg.get("n_envs"), 1),
+            "params_total": _integer(folder, "meta.json", "parameters.total", params.get("total"), 0),
+            "params_trainable": _integer(
+                folder, "meta.json", "parameters.trainable", params.get("trainable"), 0
+            ),
             "start_time": meta.get("start_time"),
             "end_time": meta.get("end_time"),
             "git_commit": meta.get("git_commit"),
@@ -167,10 +283,14 @@ class Run:
             "load_1m_max": _number_or_none(meta.get("load_1m_max")),
             "load_1m_mean": _number_or_none(meta.get("load_1m_mean")),
             "n_evals": len(self.metrics),
+            "missing_files": ", ".join(self.missing_files) or None,
             "path": str(self.path),
         }
+        run_id = meta.get("run_id")
         info["run_id"] = (
-            meta.get("run_id") or f"{info['sweep']}/{info['env']}/{info['algo']}/seed{info['seed']}"
+            _text(folder, "meta.json", "run_id", run_id)
+            if run_id is not None
+            else f"{info['sweep']}/{info['env']}/{info['algo']}/seed{info['seed']}"
         )
         return info
 
@@ -277,7 +397,11 @@ def _read_config(folder: Path) -> dict[str, Any]:
 def _read_csv(
     folder: Path, name: str, columns: Iterable[str], required_finite: Iterable[str]
 ) -> pd.DataFrame:
-    """Read a run CSV and check it is whole: header, numeric columns, no cut-off last row."""
+    """Read a run CSV and check it is whole: header, numeric columns, no cut-off last row.
+
+    Floats are parsed round-trip (:data:`FLOAT_PRECISION`): every value is the float written.
+    Every value of ``required_finite`` must be a finite number (not empty, NaN or +-inf).
+    """
     path = folder / name
     if not path.is_file():
         raise RunFolderError(folder, name, "file is missing")
@@ -288,7 +412,7 @@ def _read_csv(
     if not text.strip():
         raise RunFolderError(folder, name, "file is empty (no header row)")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, float_precision=FLOAT_PRECISION)
     except (pd.errors.ParserError, ValueError) as error:
         raise RunFolderError(folder, name, f"cannot be parsed as CSV ({error})") from None
     missing = [c for c in columns if c not in frame.columns]
@@ -311,13 +435,16 @@ def _read_csv(
                 f"column {column!r} holds a non-number at row {row}: {frame[column].iloc[row - 1]!r}",
             )
     for column in required_finite:
-        empty = frame[column].isna().to_numpy()
-        if empty.any():
-            row = int(np.flatnonzero(empty)[0]) + 1
+        values = frame[column].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0]) + 1
+            value = values[row - 1]
+            what = "empty" if np.isnan(value) else f"{value} (not a finite number)"
             raise RunFolderError(
                 folder,
                 name,
-                f"column {column!r} is empty at row {row} of {len(frame)}; the file is truncated or damaged",
+                f"column {column!r} is {what} at row {row} of {len(frame)}; the file is truncated or damaged",
             )
     steps = frame["timesteps"].to_numpy()
     if len(steps) > 1 and (np.diff(steps) < 0).any():
@@ -331,38 +458,104 @@ def _read_csv(
 def load_run(folder: str | Path) -> tuple[Run, list[Problem]]:
     """Load one run folder.
 
-    ``meta.json`` is required. ``metrics.csv`` is required for a completed run; a run that ended
-    otherwise may have none (it failed before its first evaluation). A missing ``config.yaml`` or
-    an unreadable ``episodes.csv`` are warnings: the analysis does not need them.
+    ``meta.json`` is required, and its values must have the types the harness writes. For a
+    completed run, ``metrics.csv`` is required and must end at the step count ``meta.json``
+    records (``timesteps``: the harness evaluates the final policy, so a file cut at a row
+    boundary ends earlier); its missing ``model.zip`` (or ``vecnormalize.pkl`` of a normalized
+    env) is recorded in :attr:`Run.missing_files` (:func:`load_runs` decides whether to warn),
+    and a leftover temporary file of a cut-off write is a warning. A run that ended otherwise is
+    kept with its status and error whatever its ``metrics.csv`` holds: none (it failed before its
+    first evaluation), a damaged one (a warning) or, for a diverged run, a last evaluation or
+    training episode with a non-finite return (dropped from its tables: it is what ``diverged``
+    records). A missing ``config.yaml`` or an unreadable ``episodes.csv`` are warnings: the
+    analysis does not need them.
 
     :param folder: the run folder
     :return: the run and the warnings found
-    :raises RunFolderError: naming the folder and the file, when the run cannot be used
+    :raises RunFolderError: naming the folder, the file and the reason, when the run cannot be used
     """
     folder = Path(folder)
     warnings: list[Problem] = []
     meta = _read_meta(folder)
+    status = meta["status"]
     try:
         config = _read_config(folder)
     except RunFolderError as error:
         warnings.append(Problem(folder, error.file, error.reason, skipped=False))
         config = {}
+    # A diverged run's last evaluation is the non-finite one that stopped it.
+    required = tuple(c for c in REQUIRED_FINITE if status != "diverged" or c != "eval_return_mean")
     try:
-        metrics = _read_csv(folder, "metrics.csv", METRICS_COLUMNS, REQUIRED_FINITE)
-    except RunFolderError:
-        if meta["status"] == "completed" or (folder / "metrics.csv").is_file():
+        metrics = _read_csv(folder, "metrics.csv", METRICS_COLUMNS, required)
+    except RunFolderError as error:
+        if status == "completed":
             raise
+        if (folder / "metrics.csv").is_file():
+            warnings.append(
+                Problem(
+                    folder, error.file, f"{error.reason}; the {status} run is listed without its curve", False
+                )
+            )
         metrics = pd.DataFrame({c: pd.Series(dtype=float) for c in METRICS_COLUMNS})
-    if meta["status"] == "completed" and metrics.empty:
-        raise RunFolderError(
-            folder, "metrics.csv", "has no evaluation rows although meta.json says completed"
-        )
+    if status == "diverged":
+        finite = np.isfinite(metrics["eval_return_mean"].to_numpy(dtype=float))
+        metrics = metrics[finite].reset_index(drop=True)
+    missing: tuple[str, ...] = ()
+    if status == "completed":
+        missing = _check_completed(folder, meta, config, metrics)
+    unfinished = tuple(sorted(p.name for p in folder.glob(".*.tmp*") if p.is_file()))
     try:
-        episodes = _read_csv(folder, "episodes.csv", EPISODES_COLUMNS, ("timesteps", "return"))
+        episodes = _read_csv(
+            folder,
+            "episodes.csv",
+            EPISODES_COLUMNS,
+            ("timesteps",) if status == "diverged" else ("timesteps", "return"),
+        )
     except RunFolderError as error:
         warnings.append(Problem(folder, error.file, error.reason, skipped=False))
         episodes = None
-    return Run(folder, meta, config, metrics, episodes), warnings
+    if status == "diverged" and episodes is not None:
+        episodes = episodes[np.isfinite(episodes["return"].to_numpy(dtype=float))].reset_index(drop=True)
+    run = Run(folder, meta, config, metrics, episodes, missing, unfinished)
+    if unfinished:
+        warnings.append(
+            Problem(
+                folder,
+                unfinished[0],
+                f"is a leftover temporary file of a write that was cut off ({', '.join(unfinished)})"
+                + (f"; {', '.join(missing)} missing" if missing else ""),
+                skipped=False,
+            )
+        )
+    run.info  # noqa: B018 - checks every value the tables take from meta.json and config.yaml
+    return run, warnings
+
+
+def _check_completed(
+    folder: Path, meta: dict[str, Any], config: dict[str, Any], metrics: pd.DataFrame
+) -> tuple[str, ...]:
+    """Check a completed run's metrics against meta.json; return the promised files not on disk.
+
+    :raises RunFolderError: no evaluation rows, or a last row at other steps than meta.json's
+        ``timesteps`` (the harness evaluates the final policy)
+    """
+    if metrics.empty:
+        raise RunFolderError(
+            folder, "metrics.csv", "has no evaluation rows although meta.json says completed"
+        )
+    steps = _integer(folder, "meta.json", "timesteps", meta.get("timesteps"), 0)
+    last = float(metrics["timesteps"].iloc[-1])
+    if steps is not None and last != steps:
+        raise RunFolderError(
+            folder,
+            "metrics.csv",
+            f"ends at {last:.0f} env steps (row {len(metrics)}) but meta.json says the run made {steps}; "
+            + ("the file is truncated" if last < steps else "the two files do not belong together"),
+        )
+    env_cfg = config.get("env") if isinstance(config.get("env"), dict) else {}
+    normalized = env_cfg.get("normalize") is True or isinstance(env_cfg.get("normalize"), dict)
+    promised = [MODEL_FILE] + ([VECNORMALIZE_FILE] if normalized else [])
+    return tuple(name for name in promised if not (folder / name).is_file())
 
 
 def _with_run_columns(frame: pd.DataFrame, info: dict[str, Any]) -> pd.DataFrame:
@@ -372,12 +565,71 @@ def _with_run_columns(frame: pd.DataFrame, info: dict[str, Any]) -> pd.DataFrame
     return frame
 
 
+def _missing_model_problems(runs: list[Run]) -> list[Problem]:
+    """A warning for each completed run without its model files, in a tree that keeps models.
+
+    A tree where no completed run has its model files is a copy of the results without the models
+    (``results/benchmark`` is committed so): nothing is flagged, and the runs table's
+    ``missing_files`` column says what is absent. Where some completed runs have them, each
+    completed run that lacks one is flagged (deleted, or never written). A run with a leftover
+    temporary file is flagged in any tree (:func:`load_run`).
+    """
+    completed = [run for run in runs if run.meta["status"] == "completed"]
+    if not any(not run.missing_files for run in completed):
+        return []
+    return [
+        Problem(
+            run.path,
+            name,
+            "is missing although meta.json says completed, while other completed runs here have theirs: "
+            "the trained model is not on disk (its metrics are kept)",
+            skipped=False,
+        )
+        for run in completed
+        if not run.unfinished_files
+        for name in run.missing_files
+    ]
+
+
+def _without_copies(runs: list[Run]) -> tuple[list[Run], list[Problem]]:
+    """Keep one run folder per ``run_id``; the others are copies of it (or of its files).
+
+    The folder kept is one at the place its ``run_id`` names (``<sweep>/<env>/<algo>/seed<k>`` at
+    the end of its path), the shallowest of those (a backup copy sits deeper), else the first in
+    sorted order.
+    """
+    by_id: dict[str, list[Run]] = {}
+    for run in runs:
+        by_id.setdefault(run.info["run_id"], []).append(run)
+    kept, problems = [], []
+    for run_id, group in by_id.items():
+        home = [run for run in group if run.path.as_posix().endswith("/" + run_id.strip("/"))]
+        keep = min(home, key=lambda run: len(run.path.parts)) if home else group[0]
+        kept.append(keep)
+        for other in group:
+            if other is keep:
+                continue
+            same = all(other.meta.get(k) == keep.meta.get(k) for k in ("start_time", "config_digest"))
+            what = "a copy of that run folder" if same else "another run under the same run_id"
+            problems.append(
+                Problem(
+                    other.path,
+                    "meta.json",
+                    f"run_id {run_id!r} is also the run_id of {keep.path}: {what}; counted once, from {keep.path}",
+                )
+            )
+    order = {id(run): i for i, run in enumerate(runs)}
+    return sorted(kept, key=lambda run: order[id(run)]), problems
+
+
 def load_runs(root: str | Path, log: Any = None) -> RunSet:
     """Load every run folder under ``root`` into tidy tables.
 
     :param root: a runs folder, a sweep folder or a single run folder
     :param log: callable taking one line of text for progress and problems (e.g. ``print``), or None
-    :return: the tables and the problems found (damaged runs are listed there and skipped)
+    :return: the tables and the problems found (damaged runs are listed there and skipped; a
+        folder whose ``meta.json`` has the ``run_id`` of another, a copy, is skipped and named
+        with the folder counted instead, so no run counts twice)
     :raises FileNotFoundError: ``root`` does not exist
     :raises ValueError: no run folder at all under ``root``
     """
@@ -395,19 +647,18 @@ def load_runs(root: str | Path, log: Any = None) -> RunSet:
             run, warnings = load_run(folder)
         except RunFolderError as error:
             problems.append(Problem(folder, error.file, error.reason, skipped=True))
+        except (TypeError, ValueError, KeyError, AttributeError) as error:  # one run never stops the rest
+            problems.append(Problem(folder, ".", f"cannot be loaded ({type(error).__name__}: {error})"))
         else:
             runs.append(run)
             problems.extend(warnings)
+    runs, copies = _without_copies(runs)
+    problems.extend(copies)
+    problems.extend(_missing_model_problems(runs))
     if log is not None:
         for problem in problems:
             log(f"  ! {problem}")
     infos = [run.info for run in runs]
-    seen: set[str] = set()
-    for info in infos:
-        # A copied run folder keeps its meta.json run_id; its path tells the two apart.
-        if info["run_id"] in seen:
-            info["run_id"] = info["path"]
-        seen.add(info["run_id"])
     table = pd.DataFrame(infos, columns=list(INFO_COLUMNS))
     curves = [_with_run_columns(run.metrics, info) for run, info in zip(runs, infos) if len(run.metrics)]
     episodes = [

@@ -27,6 +27,7 @@ from analysis.analyze import Analysis
 from analysis.atomic import write_atomic
 from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
 from analysis.palette import algo_order
+from analysis.videos import Clip
 
 CLAIM = (
     "RANDPOL reaches PPO-level return with 2-3x less wall-clock training time, although it needs more "
@@ -656,6 +657,9 @@ def _figures_section(
         "performance_profile": "Fraction of runs (all tasks) whose normalized score exceeds tau.",
         "probability_of_improvement": "P(X > Y) with 95% CI; 0.5 means no difference.",
         "parameters": "Hatched: total parameters (with fixed random layers and buffers); solid: trainable.",
+        "training_diagnostics": "The algorithms' own training logs (progress.csv), one line per seed: approx KL, "
+        "entropy and explained variance of the on-policy updates, critic loss of the off-policy ones, RLx2's "
+        "measured sparsity (dashed: critic).",
     }
     lines = ["## Figures", ""]
     for name, title in FIGURES.items():
@@ -681,7 +685,7 @@ def _failures_section(result: Analysis) -> list[str]:
                 "run": r.run_id,
                 "status": r.status,
                 "evaluations": str(r.n_evals),
-                "error": (str(r.error).strip().splitlines()[-1] if r.error else "–"),
+                "error": (r.error_line if r.error else "–"),
             }
             for r in not_completed.itertuples()
         ]
@@ -739,7 +743,11 @@ def _method_section(result: Analysis) -> list[str]:
 
 
 def build_markdown(
-    result: Analysis, figure_src: Callable[[str], str | None], missing: dict[str, str], notes: str | None = None
+    result: Analysis,
+    figure_src: Callable[[str], str | None],
+    missing: dict[str, str],
+    notes: str | None = None,
+    videos: Sequence[str] | None = None,
 ) -> str:
     """The report as markdown.
 
@@ -747,6 +755,8 @@ def build_markdown(
     :param figure_src: figure name -> image link (a relative path, or a data URI), None if not drawn
     :param missing: figure name -> why it was not drawn
     :param notes: markdown placed after the header (a page's written reading of the results), or None
+    :param videos: the lines of the videos section (:func:`_videos_section`), placed after the
+        figures, or None for no such section
     """
     lines = (
         _header(result)
@@ -757,6 +767,7 @@ def build_markdown(
         + _run_section(result)
         + _results_section(result)
         + _figures_section(result, figure_src, missing)
+        + list(videos or [])
         + _failures_section(result)
         + _method_section(result)
     )
@@ -813,8 +824,60 @@ def render_figures(result: Analysis) -> tuple[dict[str, dict[str, bytes]], dict[
     return rendered, missing
 
 
+def _video_name(clip: Clip) -> str:
+    return f"{clip.env}__{clip.algo}"
+
+
+def _videos_section(
+    clips: Sequence[Clip], missing: dict[tuple[str, str], str], src: Callable[[Clip], str]
+) -> list[str]:
+    """One clip per (env, algo), the best seed's, with its returns; ``src`` gives the GIF's link."""
+    lines = [
+        "## Videos",
+        "",
+        (
+            "The final policy of each algorithm's best seed (highest final return) on each task: deterministic, "
+            "observations normalized with the run's statistics, rendered off-screen (`randbench video`). GIF "
+            "below (every few frames, downscaled; the red bar shows how far into the clip a frame is), MP4 with "
+            "every frame in `videos/` beside the report."
+        ),
+        "",
+    ]
+    if not clips and not missing:
+        return lines + ["No completed run to show.", ""]
+    for env in sorted({clip.env for clip in clips} | {env for env, _ in missing}):
+        lines += [f"### {env}", ""]
+        for clip in [c for c in clips if c.env == env]:
+            played = clip.info.get("episodes") or []
+            episodes = "; ".join(
+                f"return {_num(e['return'])} over {e['length']:,} steps"
+                + (f" (cut at {clip.info.get('max_steps'):,})" if e.get("ended") == "max_steps" else f" ({e.get('ended')})")
+                for e in played
+            )
+            lines += [
+                f"#### {clip.algo}",
+                "",
+                f"![{env}: {clip.algo}, seed {clip.seed}]({src(clip)})",
+                "",
+                (
+                    f"*Seed {clip.seed}, final return {_num(clip.final_return)} (evaluation). Clip: {episodes}. "
+                    f"MP4: `videos/{_video_name(clip)}.mp4` ({clip.info.get('frames', 0):,} frames at "
+                    f"{clip.info.get('fps', 0):g} fps).*"
+                ),
+                "",
+            ]
+        for (missing_env, algo), reason in sorted(missing.items()):
+            if missing_env == env:
+                lines += [f"#### {algo}", "", f"No clip: {_md_escape(reason)}.", ""]
+    return lines
+
+
 def write_report(
-    result: Analysis, out_dir: str | Path, log: Callable[[str], None] | None = None
+    result: Analysis,
+    out_dir: str | Path,
+    log: Callable[[str], None] | None = None,
+    clips: Sequence[Clip] | None = None,
+    clips_missing: dict[tuple[str, str], str] | None = None,
 ) -> ReportFiles:
     """Draw the figures and write ``report.md``, ``report.html`` and ``figures/*.{png,svg}``.
 
@@ -824,6 +887,9 @@ def write_report(
     :param result: the analysis of a runs folder (:func:`analysis.analyze.analyze`)
     :param out_dir: output folder (created if needed)
     :param log: callable taking one progress line, or None
+    :param clips: the videos to embed (:func:`analysis.videos.collect_clips`): the GIF inline in
+        report.html, GIF and MP4 copied to ``out_dir/videos/``; None for no videos section
+    :param clips_missing: (env, algo) -> why that pair has no clip
     """
     say = log or (lambda line: None)
     out_dir = Path(out_dir)
@@ -850,10 +916,23 @@ def write_report(
             return None
         return "data:image/png;base64," + base64.b64encode(rendered[name]["png"]).decode("ascii")
 
+    videos_md = videos_html = None
+    if clips is not None:
+        video_dir = out_dir / "videos"
+        video_dir.mkdir(parents=True, exist_ok=True)
+        for clip in clips:
+            write_atomic(video_dir / f"{_video_name(clip)}.gif", clip.gif)
+            write_atomic(video_dir / f"{_video_name(clip)}.mp4", clip.mp4.read_bytes())
+        say(f"  {len(clips)} clip(s) in {video_dir}")
+        videos_md = _videos_section(clips, clips_missing or {}, lambda c: f"videos/{_video_name(c)}.gif")
+        videos_html = _videos_section(
+            clips, clips_missing or {}, lambda c: "data:image/gif;base64," + base64.b64encode(c.gif).decode("ascii")
+        )
+
     markdown_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    write_atomic(markdown_path, build_markdown(result, relative, missing).encode())
+    write_atomic(markdown_path, build_markdown(result, relative, missing, videos=videos_md).encode())
     title = "randbench report: " + ", ".join(sorted(result.runs.runs["sweep"].astype(str).unique()))
-    write_atomic(html_path, build_html(build_markdown(result, inline, missing), title).encode())
+    write_atomic(html_path, build_html(build_markdown(result, inline, missing, videos=videos_html), title).encode())
     say(f"  wrote {markdown_path}")
     say(f"  wrote {html_path}")
     return ReportFiles(markdown_path, html_path, written, missing)

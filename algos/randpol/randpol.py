@@ -35,6 +35,24 @@ from algos.randpol.solvers import LSQ_METHODS, linf_bound, project_linf_, solve_
 CRITIC_SOLVERS = ("adam", "lsq", "ridge")
 
 
+# Observation spaces the policy flattens into one feature vector (SB3's FlattenExtractor).
+SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+def _check_observation_space(observation_space: spaces.Space | None) -> None:
+    """Refuse an observation space the policy cannot flatten (``Dict``, ``Tuple``, ...).
+
+    :param observation_space: the env's observation space, or None (not known yet: loading)
+    :raises ValueError: naming the space and the supported ones
+    """
+    if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+        raise ValueError(
+            f"RANDPOL cannot act on the observation space {observation_space}: its policy takes a flat "
+            "vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary (flatten a Dict "
+            "space first, e.g. with gymnasium.wrappers.FlattenObservation)"
+        )
+
+
 class RANDPOL(OnPolicyAlgorithm):
     """Randomized Policy Learning (RANDPOL).
 
@@ -90,7 +108,8 @@ class RANDPOL(OnPolicyAlgorithm):
     :param seed: seed of the random layers, the action noise and the minibatch order.
     :param device: torch device.
     :param _init_setup_model: build the networks now (SB3 internal).
-    :raises ValueError: on any out-of-range or unknown option, before any work starts.
+    :raises ValueError: on any out-of-range or unknown option, or an observation space the policy
+        cannot flatten (``Dict``, ``Tuple``), before any work starts.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RandomFeaturePolicy": RandomFeaturePolicy}
@@ -137,6 +156,8 @@ class RANDPOL(OnPolicyAlgorithm):
         )  # fmt: skip
         if isinstance(learning_rate, (int, float)) and not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        # before SB3's set-up, whose own refusal of a Dict space names a policy this algorithm lacks
+        _check_observation_space(getattr(env, "observation_space", None))
         super().__init__(
             policy,
             env,
@@ -159,6 +180,7 @@ class RANDPOL(OnPolicyAlgorithm):
             _init_setup_model=False,
             supported_action_spaces=(spaces.Box,),
         )
+        _check_observation_space(getattr(self, "observation_space", None))  # unset while loading
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.normalize_advantage = normalize_advantage

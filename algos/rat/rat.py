@@ -53,6 +53,24 @@ class RATDirection(NamedTuple):
     clamped_fraction: float
 
 
+# Observation spaces the policy flattens into one feature vector (SB3's FlattenExtractor).
+SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+def _check_observation_space(observation_space: spaces.Space | None) -> None:
+    """Refuse an observation space the policy cannot flatten (``Dict``, ``Tuple``, ...).
+
+    :param observation_space: the env's observation space, or None (not known yet: loading)
+    :raises ValueError: naming the space and the supported ones
+    """
+    if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+        raise ValueError(
+            f"RAT cannot act on the observation space {observation_space}: its policy takes a flat "
+            "vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary (flatten a Dict "
+            "space first, e.g. with gymnasium.wrappers.FlattenObservation)"
+        )
+
+
 class RAT(OnPolicyAlgorithm):
     """Randomized Advantage Transformation (RAT) natural policy gradients.
 
@@ -97,7 +115,8 @@ class RAT(OnPolicyAlgorithm):
     :param seed: seed of the networks, the action noise and the minibatch order.
     :param device: torch device.
     :param _init_setup_model: build the networks now (SB3 internal).
-    :raises ValueError: on an out-of-range option, before any work starts.
+    :raises ValueError: on an out-of-range option, or an observation space the policy cannot
+        flatten (``Dict``, ``Tuple``), before any work starts.
     :raises TypeError: if ``learning_rate`` is a schedule (the KL rule adapts it).
     """
 
@@ -145,6 +164,8 @@ class RAT(OnPolicyAlgorithm):
             max_learning_rate=max_learning_rate, max_grad_norm=max_grad_norm,
             critic_learning_rate=critic_learning_rate, critic_max_grad_norm=critic_max_grad_norm,
         )  # fmt: skip
+        # before SB3's set-up, whose own refusal of a Dict space names a policy this algorithm lacks
+        _check_observation_space(getattr(env, "observation_space", None))
         super().__init__(
             policy,
             env,
@@ -166,6 +187,7 @@ class RAT(OnPolicyAlgorithm):
             _init_setup_model=False,
             supported_action_spaces=(spaces.Box,),
         )
+        _check_observation_space(getattr(self, "observation_space", None))  # unset while loading
         self.n_epochs = n_epochs
         self.n_minibatches = n_minibatches
         self.tikhonov_lambda = tikhonov_lambda

@@ -6,6 +6,7 @@ Scratch", ICLR 2023, arXiv 2205.15043.
 """
 
 from algos.rlx2.buffers import DynamicNStepReplayBuffer
+from algos.rlx2.policies import RLx2SACPolicy, RLx2TD3Policy
 from algos.rlx2.sac import RLx2SAC
 from algos.rlx2.sparse import (
     GROW_CRITERIA,
@@ -24,7 +25,9 @@ __all__ = [
     "DynamicNStepReplayBuffer",
     "MaskedLinear",
     "RLx2SAC",
+    "RLx2SACPolicy",
     "RLx2TD3",
+    "RLx2TD3Policy",
     "cosine_drop_fraction",
     "erdos_renyi_densities",
     "forward_flops",

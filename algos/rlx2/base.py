@@ -14,6 +14,11 @@ Counters are in the paper's units, the updates of each network:
   TD3, every critic update for SAC). The actor's topology schedule counts these, so the actor's
   topology changes every ``topology_interval`` actor updates, as in the authors' code.
 - ``topology_updates``: drop/grow steps done, per network.
+
+These counters run over the model's life. The schedules count from the start of the current run:
+``learn(reset_num_timesteps=True)`` (SB3's default) starts a run, so the topology schedule (its
+interval, cosine decay and horizon) and the dynamic-buffer checks start again there;
+``reset_num_timesteps=False`` continues the run.
 """
 
 from __future__ import annotations
@@ -156,6 +161,9 @@ class RLx2Mixin:
         self.topology_horizon: dict[str, int] = {}
         self.policy_distance: float | None = None
         self.buffer_checks = 0
+        # counters at the start of the current run (the last learn() with reset_num_timesteps)
+        self.run_start_updates = {name: 0 for name in NETWORKS}
+        self.run_start_buffer_checks = 0
         self.buffer_shrinks = 0
         self._masked_layers: dict[str, list[MaskedLinear]] = {}
         self._sparse_layers: dict[str, list[MaskedLinear]] = {}
@@ -233,13 +241,18 @@ class RLx2Mixin:
     ) -> tuple[int, Any]:
         """SB3's set-up, plus the topology horizon T (in updates of each network).
 
-        T is ``topology_end`` critic updates when given, else the critic updates this ``learn()``
-        call will make in all (the authors' ``T_end = max_timesteps - start_timesteps`` for one
-        update per env step); the actor's is ``T // actor_period``.
+        T is ``topology_end`` critic updates when given, else the critic updates the run will make
+        in all (the authors' ``T_end = max_timesteps - start_timesteps`` for one update per env
+        step); the actor's is ``T // actor_period``. With ``reset_num_timesteps`` a new run starts:
+        the updates and buffer checks so far are its starting point, so the schedules of a second
+        ``learn()`` count from 0 as the first one's did.
         """
         total_timesteps, callback = super()._setup_learn(  # type: ignore[misc]
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        if reset_num_timesteps:
+            self.run_start_updates = {name: int(getattr(self, f"{name}_updates")) for name in NETWORKS}
+            self.run_start_buffer_checks = int(self.buffer_checks)
         horizon = (
             self.topology_end
             if self.topology_end is not None
@@ -250,6 +263,35 @@ class RLx2Mixin:
             "actor": max(int(horizon) // self.actor_period, 1),
         }
         return total_timesteps, callback
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Any:
+        """SB3's ``learn`` (TD3's or SAC's); TensorBoard runs are named after the class
+        (``RLx2TD3_1``, ``RLx2SAC_1``) unless ``tb_log_name`` is given.
+
+        :param total_timesteps: env steps to train on (summed over envs)
+        :param callback: callback(s) called at every env step
+        :param log_interval: episodes between log dumps
+        :param tb_log_name: TensorBoard run name (default: the class name)
+        :param reset_num_timesteps: start a new run (step count and RLx2 schedules from 0)
+        :param progress_bar: show a tqdm/rich progress bar
+        :return: the trained model
+        """
+        return super().learn(  # type: ignore[misc]
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=type(self).__name__ if tb_log_name is None else tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
 
     def _expected_critic_updates(self, total_timesteps: int) -> int:
         train_freq = self.train_freq
@@ -282,8 +324,10 @@ class RLx2Mixin:
     def _on_step(self) -> None:
         """After each env step: the dynamic-buffer check every ``buffer_check_interval`` env steps."""
         super()._on_step()  # type: ignore[misc]
-        if self.dynamic_buffer and self.num_timesteps // self.buffer_check_interval > self.buffer_checks:
-            self.buffer_checks = self.num_timesteps // self.buffer_check_interval
+        start = getattr(self, "run_start_buffer_checks", 0)  # absent in models saved before it existed
+        due = self.num_timesteps // self.buffer_check_interval
+        if self.dynamic_buffer and due > self.buffer_checks - start:
+            self.buffer_checks = start + due
             self._adjust_buffer()
 
     # -- the four mechanisms ---------------------------------------------------------------------
@@ -326,7 +370,7 @@ class RLx2Mixin:
         return self.multi_step if update >= self.multi_step_delay else 1
 
     def _topology_due(self, network: str, n_updates: int) -> bool:
-        """Whether update number ``n_updates`` of ``network`` is a drop/grow update."""
+        """Whether update number ``n_updates`` of ``network`` in the current run is a drop/grow update."""
         horizon = self.topology_horizon.get(network)
         return (
             self.topology_evolution
@@ -351,6 +395,7 @@ class RLx2Mixin:
         loss.backward()
         count = getattr(self, f"{network}_updates") + 1
         setattr(self, f"{network}_updates", count)
+        count -= getattr(self, "run_start_updates", {}).get(network, 0)  # updates of the current run
         sparse_layers = self._sparse_layers[network]
         if self._topology_due(network, count):
             fraction = cosine_drop_fraction(count, self.topology_horizon[network], self.drop_fraction)

@@ -11,11 +11,12 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
-from stable_baselines3.sac.policies import MlpPolicy, SACPolicy
+from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 from torch.nn import functional as F
 
 from algos.rlx2.base import RLx2Mixin
+from algos.rlx2.policies import RLx2SACPolicy
 
 
 class RLx2SAC(RLx2Mixin, SAC):
@@ -32,7 +33,8 @@ class RLx2SAC(RLx2Mixin, SAC):
     steps, automatic entropy coefficient with target entropy -|A|, buffer capacity between
     2e5 and 3e6 transitions. Counters are described in :mod:`algos.rlx2.base`.
 
-    :param policy: ``"MlpPolicy"`` or a SAC policy class.
+    :param policy: ``"MlpPolicy"`` (:class:`algos.rlx2.policies.RLx2SACPolicy`, SB3's SAC policy with
+        masked linear layers) or a SAC policy class.
     :param env: gymnasium env, VecEnv or env id (Box actions).
     :param learning_rate: Adam learning rate of actor, critic and entropy coefficient, or a schedule.
     :param buffer_size: replay capacity upper bound (transitions per env).
@@ -67,7 +69,7 @@ class RLx2SAC(RLx2Mixin, SAC):
     :param buffer_shrink_fraction: share of the stored transitions dropped by one shrink.
     :param policy_distance_batch: oldest transitions the policy distance is measured on.
     :param stats_window_size: episodes averaged in rollout logs.
-    :param tensorboard_log: tensorboard folder or None.
+    :param tensorboard_log: tensorboard folder or None (runs are named ``RLx2SAC_<k>``).
     :param policy_kwargs: policy keyword arguments; ``net_arch`` defaults to ``[256, 256]``.
     :param verbose: SB3 verbosity.
     :param seed: random seed.
@@ -75,7 +77,7 @@ class RLx2SAC(RLx2Mixin, SAC):
     :param _init_setup_model: build the networks now (False when loading).
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": RLx2SACPolicy}
     policy: SACPolicy
 
     def __init__(

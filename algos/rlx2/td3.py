@@ -11,11 +11,12 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
-from stable_baselines3.td3.policies import MlpPolicy, TD3Policy
+from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 from torch.nn import functional as F
 
 from algos.rlx2.base import RLx2Mixin
+from algos.rlx2.policies import RLx2TD3Policy
 
 
 class RLx2TD3(RLx2Mixin, TD3):
@@ -32,7 +33,8 @@ class RLx2TD3(RLx2Mixin, TD3):
     at 0.5; the authors explore with Gaussian noise of std 0.1 (``action_noise``, built by the
     harness from ``conf/algo/rlx2_td3.yaml``). Counters are described in :mod:`algos.rlx2.base`.
 
-    :param policy: ``"MlpPolicy"`` or a TD3 policy class.
+    :param policy: ``"MlpPolicy"`` (:class:`algos.rlx2.policies.RLx2TD3Policy`, SB3's TD3 policy with
+        masked linear layers) or a TD3 policy class.
     :param env: gymnasium env, VecEnv or env id (Box actions).
     :param learning_rate: Adam learning rate of actor and critic, or a schedule.
     :param buffer_size: replay capacity upper bound (transitions per env).
@@ -64,7 +66,7 @@ class RLx2TD3(RLx2Mixin, TD3):
     :param buffer_shrink_fraction: share of the stored transitions dropped by one shrink.
     :param policy_distance_batch: oldest transitions the policy distance is measured on.
     :param stats_window_size: episodes averaged in rollout logs.
-    :param tensorboard_log: tensorboard folder or None.
+    :param tensorboard_log: tensorboard folder or None (runs are named ``RLx2TD3_<k>``).
     :param policy_kwargs: policy keyword arguments; ``net_arch`` defaults to ``[256, 256]``.
     :param verbose: SB3 verbosity.
     :param seed: random seed.
@@ -72,7 +74,7 @@ class RLx2TD3(RLx2Mixin, TD3):
     :param _init_setup_model: build the networks now (False when loading).
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": RLx2TD3Policy}
     policy: TD3Policy
 
     def __init__(

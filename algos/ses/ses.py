@@ -4,27 +4,62 @@ Blackbox policy search: perturb the flat parameter vector ``theta`` along ``N`` 
 by a structured sampler (:mod:`algos.ses.samplers`), evaluate each perturbed policy for an
 episode, estimate the gradient of the Gaussian smoothing of the episode return
 (:mod:`algos.ses.estimators`) and step. The life cycle, candidate evaluation (single process or
-sb3-contrib's ``AsyncEval``), callbacks and logging are sb3-contrib's ARS, which this class
-subclasses; only the direction sampling, the estimator and the update differ.
+sb3-contrib's ``AsyncEval``) and logging are sb3-contrib's ARS, which this class subclasses;
+only the direction sampling, the estimator and the update differ, and callbacks follow SB3's
+contract, which ARS's do not: ``on_step`` sees the step's locals (``dones``, ``rewards``,
+``infos``, ...) and returning False from it stops training.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import ARS
 from sb3_contrib.common.vec_env.async_eval import AsyncEval
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
 from algos.ses.estimators import ESTIMATORS, antithetic_gradient, forward_gradient
 from algos.ses.policies import ESPolicy, LinearPolicy, MlpPolicy, ToeplitzPolicy
 from algos.ses.samplers import SAMPLERS, make_sampler
 
 OPTIMIZERS = ("sgd", "adam")
+# Observation spaces the policies flatten into ``s`` features.
+SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class _TrainingStopped(Exception):
+    """A callback's ``on_step`` returned False while candidates were being evaluated."""
+
+
+class _StopOnFalse:
+    """The callback as ARS's candidate evaluation calls it, raising when ``on_step`` says stop.
+
+    ARS calls ``on_rollout_start``, ``on_step`` and ``on_rollout_end`` and ignores ``on_step``'s
+    result; this wrapper turns a False into :class:`_TrainingStopped`, which ends the evaluation
+    of the candidates (single process: at that env step; ``AsyncEval``: once its results are in).
+    """
+
+    def __init__(self, callback: BaseCallback) -> None:
+        self.callback = callback
+
+    def on_rollout_start(self) -> None:
+        self.callback.on_rollout_start()
+
+    def on_rollout_end(self) -> None:
+        self.callback.on_rollout_end()
+
+    def update_locals(self, locals_: dict[str, Any]) -> None:
+        self.callback.update_locals(locals_)
+
+    def on_step(self) -> bool:
+        if not self.callback.on_step():
+            raise _TrainingStopped
+        return True
 
 
 class StructuredES(ARS):
@@ -59,13 +94,15 @@ class StructuredES(ARS):
     :param n_eval_episodes: episodes per candidate (>= 1); a candidate's return is their sum.
     :param policy_kwargs: keyword arguments of the policy, e.g. ``{"net_arch": [41, 41]}``.
     :param stats_window_size: episodes averaged in the ``rollout/*`` logs.
-    :param tensorboard_log: TensorBoard log folder, or ``None``.
+    :param tensorboard_log: TensorBoard log folder, or ``None`` (runs are named
+        ``StructuredES_<k>``).
     :param seed: seed of torch, numpy, the env and the direction samples.
     :param verbose: 0 silent, 1 info, 2 debug.
     :param device: torch device (the search is cheap; ``"cpu"``).
     :param _init_setup_model: build the policy now (``False`` when loading).
-    :raises ValueError: on an unknown sampler, estimator or optimizer, an out-of-range number, or
-        a non-Box action space.
+    :raises ValueError: on an unknown sampler, estimator or optimizer, an out-of-range number, a
+        non-Box action space, or an observation space the policies cannot flatten (``Dict``,
+        ``Tuple``; supported: ``Box``, ``Discrete``, ``MultiDiscrete``, ``MultiBinary``).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -140,6 +177,13 @@ class StructuredES(ARS):
             raise ValueError(
                 f"StructuredES needs a continuous (Box) action space, got {type(action_space).__name__}"
             )
+        observation_space = getattr(self, "observation_space", None)
+        if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+            raise ValueError(
+                f"StructuredES cannot act on the observation space {observation_space}: its policies take "
+                "a flat vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary "
+                "(flatten a Dict space first, e.g. with gymnasium.wrappers.FlattenObservation)"
+            )
         self.sampler = sampler
         self.estimator = estimator
         self.optimizer_name = optimizer
@@ -160,7 +204,7 @@ class StructuredES(ARS):
             self.optimizer = th.optim.Adam([self._adam_weights], lr=self.lr_schedule(1.0))
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "direction_sampler", "_adam_weights"]
+        return [*super()._excluded_save_params(), "direction_sampler", "_adam_weights", "_continue_training"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts = ["policy"] if self.optimizer_name == "sgd" else ["policy", "optimizer"]
@@ -185,6 +229,94 @@ class StructuredES(ARS):
         """
         return {"total": self.n_params, "trainable": self.n_params}
 
+    def _trigger_callback(
+        self,
+        _locals: dict[str, Any],
+        _globals: dict[str, Any],
+        callback: BaseCallback,
+        n_envs: int,
+    ) -> None:
+        """Count the env step and call ``callback.on_step`` with the step's locals.
+
+        ``evaluate_policy`` calls this once per env and step; the callback sees its locals with
+        ``dones``, ``rewards`` and ``infos`` of that env (length-1, as for a single env), so that
+        callbacks counting episodes (``StopTrainingOnMaxEpisodes``) count each one once.
+        ``num_timesteps`` grows by ``n_envs`` per call, as in ARS.
+
+        :param _locals: ``evaluate_policy``'s locals at this step
+        :param _globals: its globals (unused)
+        :param callback: the learn() callback (wrapped so that a False stops training)
+        :param n_envs: envs of the training env
+        :raises _TrainingStopped: ``on_step`` returned False (caught by :meth:`evaluate_candidates`)
+        """
+        self.num_timesteps += n_envs
+        step = dict(_locals)
+        if "done" in _locals:
+            step["dones"] = np.array([_locals["done"]])
+            step["rewards"] = np.array([_locals["reward"]])
+            step["infos"] = [_locals["info"]]
+        callback.update_locals(step)
+        callback.on_step()
+
+    def evaluate_candidates(
+        self, candidate_weights: th.Tensor, callback: BaseCallback, async_eval: AsyncEval | None
+    ) -> th.Tensor | None:
+        """Evaluate each candidate (ARS's evaluation), stopping when a callback asks to.
+
+        :param candidate_weights: flat parameter vectors, shape (pop_size, n_params)
+        :param callback: called at every env step, with its locals
+        :param async_eval: evaluate in worker processes, or ``None``
+        :return: each candidate's return (sum of its episodes' rewards plus the alive-bonus
+            offset), shape (pop_size,); None if a callback's ``on_step`` returned False (then
+            ``on_rollout_end`` is not called, as in SB3's ``collect_rollouts``)
+        """
+        try:
+            return super().evaluate_candidates(candidate_weights, _StopOnFalse(callback), async_eval)
+        except _TrainingStopped:
+            self._continue_training = False
+            return None
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "StructuredES",
+        reset_num_timesteps: bool = True,
+        async_eval: AsyncEval | None = None,
+        progress_bar: bool = False,
+    ) -> Self:
+        """Train for ``total_timesteps`` env steps, or until a callback returns False.
+
+        ARS's loop, which does not stop on a callback's False: one update per iteration; an update
+        whose candidate evaluation was stopped is not applied.
+
+        :param total_timesteps: env steps to train on (summed over envs)
+        :param callback: callback(s) called at every env step, with the step's locals
+        :param log_interval: updates between log dumps
+        :param tb_log_name: TensorBoard run name
+        :param reset_num_timesteps: start the step count from 0
+        :param async_eval: evaluate candidates in worker processes, or ``None``
+        :param progress_bar: show a tqdm/rich progress bar
+        :return: the trained model
+        """
+        total_steps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        self._continue_training = True
+        while self.num_timesteps < total_steps:
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            self._do_one_update(callback, async_eval)
+            if not self._continue_training:
+                break
+            if log_interval is not None and self._n_updates % log_interval == 0:
+                self.dump_logs()
+        if async_eval is not None:
+            async_eval.close()
+        callback.on_training_end()
+        return self
+
     def _do_one_update(self, callback: BaseCallback, async_eval: AsyncEval | None) -> None:
         """Sample directions, evaluate the candidates, estimate the gradient and step ``theta``.
 
@@ -204,6 +336,8 @@ class StructuredES(ARS):
 
         with th.no_grad():
             candidate_returns = self.evaluate_candidates(candidate_weights, callback, async_eval)
+        if candidate_returns is None:  # a callback stopped training: no update from a partial population
+            return
 
         plus_returns = candidate_returns[: self.n_delta]
         if self.estimator == "antithetic":
