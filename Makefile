@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test benchmark clean chromium
+.PHONY: install run test benchmark clean chromium render-libs
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; any other torch request
 # would pull several GB of CUDA wheels.
@@ -29,7 +29,13 @@ run: install
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
 
-test: install chromium
+# randbench video renders MuJoCo off-screen: EGL with Mesa's software renderer, OSMesa as the
+# fallback (--gl osmesa). Box2D tasks need nothing more than pygame, which pip installs.
+render-libs:
+	@ldconfig -p | grep -q libEGL_mesa.so.0 && ldconfig -p | grep -q libOpenGL.so.0 && ldconfig -p | grep -q libOSMesa.so \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6; }
+
+test: install chromium render-libs
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 benchmark: install

@@ -1,6 +1,6 @@
 """randbench analysis: run folders -> tidy tables -> metrics -> figures -> reports.
 
-Reads only files on disk (the run folder contract of DESIGN.md); never imports ``sweeps``.
+Reads only files on disk (the run folder contract of docs/design.md); never imports ``sweeps``.
 
     from analysis import analyze, write_report
     result = analyze("results/runs/demo")

@@ -1,6 +1,6 @@
 """Atomic file writes for the analysis outputs (reports, regression references).
 
-``analysis`` never imports ``sweeps`` (DESIGN.md), so it keeps its own copy of this small piece.
+``analysis`` never imports ``sweeps`` (docs/design.md), so it keeps its own copy of this small piece.
 """
 
 from __future__ import annotations

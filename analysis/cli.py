@@ -84,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NOTES.md",
         help="markdown inserted after the page's header (the written reading of the results)",
     )
+    parser.add_argument(
+        "--videos",
+        action="store_true",
+        help="embed one clip per (task, algorithm), the best seed's final policy (GIF inline, MP4 in "
+        "OUT/videos/); a run without a current clip (randbench video) is rendered off-screen",
+    )
+    parser.add_argument(
+        "--video-steps",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="with --videos: env steps after which a clip's episode is cut (default: 500)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default: 0)")
     parser.add_argument(
         "--last-k",
@@ -109,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def report_main(argv: list[str] | None = None) -> int:
     """Run ``randbench report``; returns the exit status (0 written, 1 nothing to report)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.video_steps is not None and not args.videos:
+        parser.error("--video-steps is a setting of --videos; add --videos")
     # Imported here so that `--help` and argument errors answer at once.
     import matplotlib
 
@@ -139,7 +155,15 @@ def report_main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"randbench report: --notes {args.notes}: {error.strerror or error}", file=sys.stderr)
             return 2
-    files = write_report(result, out, log=print)
+    clips = clips_missing = None
+    if args.videos:
+        from analysis.videos import DEFAULT_VIDEO_STEPS, collect_clips
+
+        print("collecting videos")
+        clips, clips_missing = collect_clips(
+            result, max_steps=args.video_steps or DEFAULT_VIDEO_STEPS, log=print
+        )
+    files = write_report(result, out, log=print, clips=clips, clips_missing=clips_missing)
     if args.page is not None:
         from analysis.report import write_page
 

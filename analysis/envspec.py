@@ -1,7 +1,7 @@
 """Per-env facts the analysis needs from the config tree: budget, reward threshold, score bounds.
 
 Score normalization uses the fixed bounds of ``conf/env/<name>.yaml`` so that adding an algorithm
-never shifts another algorithm's normalized score (see DESIGN.md, "Fair comparison rules").
+never shifts another algorithm's normalized score (see docs/design.md, "Fair-comparison rules").
 """
 
 from __future__ import annotations

@@ -469,6 +469,60 @@ def plot_probability_of_improvement(
     return fig
 
 
+def plot_training_diagnostics(progress: pd.DataFrame, palette: Mapping[str, str] | None = None) -> Figure:
+    """Training diagnostics against timesteps: one row per env, one column per diagnostic that any
+    run logged (:data:`analysis.progress.DIAGNOSTICS`: approx KL, entropy and explained variance of
+    the on-policy algorithms, critic loss of the off-policy ones, RLx2's sparsity).
+
+    One thin line per seed, in its algorithm's color (the diagnostics of two seeds are not
+    averaged: their dumps fall at other steps and their scales can differ by orders of magnitude);
+    a diagnostic with two series (RLx2's actor and critic sparsity) draws the second dashed.
+
+    :param progress: the tidy table of :func:`analysis.progress.load_progress` (not empty)
+    :param palette: algo -> color (default :func:`algo_palette`)
+    """
+    from analysis.progress import DIAGNOSTICS
+
+    algos = algo_order(progress["algo"].unique())
+    palette = dict(palette or algo_palette(algos))
+    shown = [d for d in DIAGNOSTICS if (progress["diagnostic"] == d.name).any()]
+    envs = sorted(progress["env"].unique())
+    styles = {}
+    for diagnostic in shown:
+        for position, (series, _, _) in enumerate(diagnostic.series):
+            styles.setdefault((diagnostic.name, series), "-" if position == 0 else "--")
+    with paper_style():
+        fig, axes = plt.subplots(
+            len(envs), len(shown), figsize=(4.2 * len(shown), 3.0 * len(envs)), squeeze=False
+        )
+        for row, env in enumerate(envs):
+            for col, diagnostic in enumerate(shown):
+                ax = axes[row, col]
+                data = progress[(progress["env"] == env) & (progress["diagnostic"] == diagnostic.name)]
+                for (algo, _, series), points in data.groupby(["algo", "run_id", "series"], sort=False):
+                    points = points.sort_values("timesteps", kind="stable")
+                    ax.plot(points["timesteps"], points["value"], color=palette.get(algo, "0.4"),
+                            linewidth=1.0, alpha=0.85, linestyle=styles.get((diagnostic.name, series), "-"))
+                if data.empty:
+                    ax.text(0.5, 0.5, "not logged here", transform=ax.transAxes, ha="center", va="center",
+                            color="0.45", fontsize="small")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                elif diagnostic.log_scale:
+                    ax.set_yscale("log")
+                ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+                ax.set_title(f"{env}: {diagnostic.title}", fontsize="medium")
+                ax.set_xlabel(AXIS_LABELS["timesteps"] if row == len(envs) - 1 else "")
+                ax.set_ylabel(diagnostic.label, fontsize="small")
+        extra = [
+            plt.Line2D([], [], color="0.3", linestyle="--", label=f"{d.series[1][0]} ({d.name})")
+            for d in shown if len({s for s, _, _ in d.series}) > 1
+        ]
+        _shared_legend(fig, [a for a in algos if a in palette], palette, extra)
+        fig.tight_layout()
+    return fig
+
+
 # The report's figures, in the order shown: name -> (title, what it needs to be drawn).
 FIGURES = {
     "return_vs_timesteps": "Evaluation return vs timesteps",
@@ -479,7 +533,20 @@ FIGURES = {
     "performance_profile": "Performance profile (rliable)",
     "probability_of_improvement": "Probability of improvement (rliable)",
     "parameters": "Parameters: trainable vs total",
+    "training_diagnostics": "Training diagnostics (progress.csv)",
 }
+
+
+def _diagnostics_figure(result: Analysis) -> Figure | str:
+    """The training diagnostics of the completed runs, or why there are none. A progress.csv that
+    cannot be read is added to the analysis's warnings (once)."""
+    from analysis.progress import load_progress
+
+    progress, problems = load_progress(result.runs)
+    result.runs.problems.extend(p for p in problems if p not in result.runs.problems)
+    if progress.empty:
+        return "no completed run folder has a progress.csv with a diagnostic (older run folders lack the file)"
+    return plot_training_diagnostics(progress, result.palette)
 
 
 def paper_figures(result: Analysis) -> dict[str, Figure | str]:
@@ -515,5 +582,6 @@ def paper_figures(result: Analysis) -> dict[str, Figure | str]:
             else "needs at least two algorithms with normalized scores on shared tasks"
         ),
         "parameters": lambda: plot_parameters(result.run_metrics, palette),
+        "training_diagnostics": lambda: _diagnostics_figure(result),
     }
     return {name: builders[name]() for name in FIGURES}

@@ -1,6 +1,6 @@
 """Run folders -> tidy pandas DataFrames.
 
-Reads only files on disk, following the run folder contract of DESIGN.md:
+Reads only files on disk, following the run folder contract of docs/design.md:
 ``<runs>/<sweep>/<env>/<algo>/seed<k>/`` with ``meta.json``, ``metrics.csv``, ``episodes.csv`` and
 ``config.yaml``. A damaged run (missing or unreadable ``meta.json``, a value of the wrong type in
 it, a truncated ``metrics.csv``, a non-finite return, a copy of another run folder) is recorded as a

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,9 @@ from analysis.analyze import Analysis
 from analysis.atomic import write_atomic
 from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
 from analysis.palette import algo_order
-from analysis.videos import Clip
+
+if TYPE_CHECKING:
+    from analysis.videos import Clip
 
 CLAIM = (
     "RANDPOL reaches PPO-level return with 2-3x less wall-clock training time, although it needs more "

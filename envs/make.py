@@ -1,6 +1,6 @@
 """Build the training and evaluation environments of a run from its ``env`` config.
 
-Every algorithm gets the same wrappers (fair comparison rules in DESIGN.md): gymnasium's env,
+Every algorithm gets the same wrappers (fair-comparison rules in docs/design.md): gymnasium's env,
 SB3's ``Monitor`` (raw episode return and length, before any normalization), a ``DummyVecEnv``
 or ``SubprocVecEnv`` of ``n_envs`` copies and, when the config asks for it, ``VecNormalize``.
 The evaluation env is a separate single env whose normalization statistics are copied from the

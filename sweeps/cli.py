@@ -1,4 +1,5 @@
-"""The ``randbench`` command: ``train`` (Hydra app), ``report`` (analysis), ``regress`` (CI check)."""
+"""The ``randbench`` command: ``train`` (Hydra app), ``report`` (analysis), ``video`` (a policy's clip),
+``regress`` (CI check)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ commands:
   train    train one run or a sweep (Hydra: randbench train algo=ppo env=hopper seed=0;
            randbench train -m algo=ppo,a2c env=lunarlander seed=0,1; randbench train --help)
   report   figures and a comparison report of a runs folder (randbench report results/runs/demo)
+  video    render a run's final policy to MP4 and GIF, off-screen (randbench video RUN_DIR --max-steps 500)
   regress  train the regression suite and compare its reward curves with results/reference/
            (randbench regress; randbench regress --update rewrites the reference)
 """
+
+
+def _is_config_error(error: BaseException | None) -> bool:
+    """Whether Hydra exited on a composition or override error (Hydra's and OmegaConf's exceptions)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(error, (HydraException, OmegaConfBaseException))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,20 +33,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "train":
-        from sweeps.train import train
+        from sweeps.train import ExitStatus, train
 
         sys.argv = ["randbench train", *rest]
-        train()
+        try:
+            train()
+        except SystemExit as exit_:
+            # Hydra reports a command line it cannot compose (an unknown config group option or
+            # key, an ambiguous sweep value without -m) and exits 1: that is refused input.
+            if not isinstance(exit_, ExitStatus) and exit_.code == 1 and _is_config_error(exit_.__context__):
+                print("randbench train: error: the command line was refused (see above); nothing was run",
+                      file=sys.stderr, flush=True)
+                return 2
+            raise
         return 0
     if command == "report":
         from analysis.cli import report_main
 
         return report_main(rest)
+    if command == "video":
+        from sweeps.video import video_main
+
+        return video_main(rest)
     if command == "regress":
         from sweeps.regress import regress_main
 
         return regress_main(rest)
-    print(f"randbench: unknown command {command!r}; accepted: train, report, regress\n\n{USAGE}", file=sys.stderr)
+    print(f"randbench: unknown command {command!r}; accepted: train, report, video, regress\n\n{USAGE}", file=sys.stderr)
     return 2
 
 

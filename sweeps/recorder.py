@@ -1,6 +1,6 @@
 """The run recorder: an SB3 callback that evaluates, times and records a run.
 
-Measurement rules (DESIGN.md, fair comparison): wall-clock is measured here, not taken from SB3's
+Measurement rules (docs/design.md, fair comparison): wall-clock is measured here, not taken from SB3's
 ``time/fps``; time spent evaluating and writing files is excluded from ``train_time_s``;
 evaluation uses the deterministic policy on a separate env whose normalization statistics are
 synced from the training env.
@@ -35,6 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
+from sweeps.loggers import HARNESS_KEYS, log_harness_scalars
 from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS, atomic_write_csv
 
 
@@ -211,6 +212,9 @@ class RunRecorder(BaseCallback):
             float(np.mean(self._recent_returns)) if self._recent_returns else float("nan"),
         ]
         self.metrics.append(row)
+        # TensorBoard / W&B, when configured (sweeps/loggers.py); progress.csv is left alone.
+        log_harness_scalars(self.logger, dict(zip(HARNESS_KEYS, [*row[5:9], row[10], row[1], row[2], row[4]])),
+                            self.num_timesteps)
         self.load_1m.append(_load_1m())
         self._last_point = (self.num_timesteps, train_time)
         while self._next_eval <= self.num_timesteps:

@@ -137,7 +137,9 @@ def regress_main(argv: list[str] | None = None) -> int:
         if status == 2:
             print("randbench regress: the suite's configuration was refused (see above)", file=sys.stderr)
             return EXIT_UNUSABLE
-        if status != 0:
+        if status == 1:  # a job failed or diverged: the comparison marks it NOT COMPLETED
+            print("randbench regress: not every run of the suite completed (see the sweep summary)", file=sys.stderr)
+        elif status != 0:
             print(f"randbench regress: training stopped with exit status {status}", file=sys.stderr)
             return status
     train_seconds = time.monotonic() - start

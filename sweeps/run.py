@@ -1,12 +1,20 @@
 """The life of one run: check, skip or (re)start, build, learn, record the outcome.
 
-Statuses written to ``meta.json`` (DESIGN.md): ``running`` while training, then ``completed``,
+Statuses written to ``meta.json`` (docs/design.md): ``running`` while training, then ``completed``,
 ``failed`` (an exception; its text is recorded), ``interrupted`` (SIGINT or SIGTERM) or
 ``diverged`` (a non-finite loss, return or parameter). What was written before the end is kept.
+
+A run is ``completed`` only once every file it promises is on disk (``PROMISED_FILES``, and
+``vecnormalize.pkl`` when the env is normalized), ``meta.json`` last; an interrupt or an error while
+those files are written records ``interrupted`` or ``failed`` instead, and no temporary file stays.
+Every check that can refuse a job (:func:`plan_run`, :func:`build_run`) runs before its folder is
+made, so a refused job leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import signal
@@ -27,12 +35,23 @@ from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
 from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
-from sweeps.rundir import atomic_write_json, atomic_write_text, check_writable, read_status
+from sweeps.rundir import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+    read_status,
+    remove_temp_files,
+)
 
 # Files of a previous, unfinished attempt that a restart replaces.
 RUN_FILES = (
     "config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "meta.json", "model.zip", "vecnormalize.pkl",
 )
+# Files a completed run has (meta.json is written last, once they are all there).
+PROMISED_FILES = ("config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "model.zip")
+# Top-level config keys that change neither what is trained nor what is measured: a completed run
+# whose config differs from a re-run's only in these is the same run, and is skipped.
+UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -56,8 +75,45 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(cfg.output.root) / str(cfg.sweep_name) / cfg.env.name / str(cfg.algo_label) / f"seed{cfg.seed}"
 
 
+def check_device(device: Any) -> None:
+    """Refuse a torch device this machine cannot train on.
+
+    Accepted: ``cpu``, ``auto`` (CUDA when available, else CPU; meta.json records which) and
+    ``cuda`` / ``cuda:<index>`` when ``torch.cuda.is_available()`` and the index exists. SB3 would
+    silently fall back to the CPU for an unavailable ``cuda``.
+
+    :raises ValueError: naming the device, why it cannot be used and what is accepted.
+    """
+    text = str(device)
+    accepted = "cpu, auto, or cuda[:index] on a machine with CUDA"
+    if text == "auto":
+        return
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is invalid; expected {accepted}") from None
+    if parsed.type == "cpu":
+        return
+    if parsed.type != "cuda":
+        raise ValueError(f"device={text!r} is not supported; expected {accepted}")
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={text!r} cannot be used: CUDA is not available on this machine "
+            f"(torch {torch.__version__}, torch.cuda.is_available() is False); use device=cpu"
+        )
+    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={text!r} cannot be used: this machine has {torch.cuda.device_count()} CUDA device(s); "
+            f"expected cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+        )
+
+
 def check_run_config(cfg: DictConfig) -> None:
     """Refuse run-level settings that cannot work, before anything is built or written.
+
+    Besides the ranges below: ``sweep_name``, ``env.name`` and ``algo_label`` must be plain
+    folder names (no ``..``, no ``/``), so that the run folder stays inside ``output.root``;
+    ``device`` must be usable here (:func:`check_device`).
 
     :raises ValueError: naming the bad value and what would be accepted.
     """
@@ -79,12 +135,20 @@ def check_run_config(cfg: DictConfig) -> None:
     ):
         raise ValueError(f"budget_s={budget_s!r} is invalid; expected null or train seconds > 0")
     check_sweep_jobs(cfg.get("sweep_jobs"))
-    for key in ("sweep_name", "algo_label"):
-        if not _FOLDER_NAME.fullmatch(str(cfg[key])):
+    from sweeps.loggers import check_logger_config  # refuse a bad logger setting before any folder work
+
+    check_logger_config(cfg)
+    for key in ("sweep_name", "env.name", "algo_label"):
+        value = OmegaConf.select(cfg, key)
+        if not _FOLDER_NAME.fullmatch(str(value)):
             raise ValueError(
-                f"{key}={cfg[key]!r} is invalid; expected a folder name of letters, digits, '.', '_', '+' "
+                f"{key}={value!r} is invalid; expected a folder name of letters, digits, '.', '_', '+' "
                 f"and '-' (not starting with '.')"
             )
+    root = Path(str(cfg.output.root)).absolute().resolve()
+    if not run_dir_of(cfg).absolute().resolve().is_relative_to(root):
+        raise ValueError(f"the run folder {run_dir_of(cfg)} is outside output.root={cfg.output.root!r}")
+    check_device(cfg.device)
     check_env_id(cfg.env.id)
 
 
@@ -138,6 +202,106 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def training_config(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without :data:`UNCHECKED_KEYS`: what decides the trained run.
+
+    :param cfg: a run config (composed, or loaded from a run folder's ``config.yaml``).
+    :return: a plain nested dict.
+    """
+    if not OmegaConf.is_config(cfg):
+        cfg = OmegaConf.create(cfg)
+    out: dict[str, Any] = {}
+    for key in cfg:
+        if key in UNCHECKED_KEYS:
+            continue
+        value = cfg[key]
+        out[str(key)] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return out
+
+
+def config_digest(cfg: DictConfig | dict[str, Any]) -> str:
+    """SHA-256 of :func:`training_config` as sorted JSON (equal configs, equal digests).
+
+    Recorded in meta.json as ``config_digest``; ``config_digest_excludes`` names the keys it skips.
+    """
+    text = json.dumps(training_config(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat |= _flatten(item, f"{prefix}{key}.")
+        return flat
+    return {prefix[:-1]: value}
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs (``<absent>`` if missing)."""
+    absent = object()
+    before, after = _flatten(old), _flatten(new)
+    lines = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key, absent), after.get(key, absent)
+        if a != b:
+            lines.append(f"{key}: {'<absent>' if a is absent else repr(a)} -> {'<absent>' if b is absent else repr(b)}")
+    return lines
+
+
+def completed_config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """How ``cfg`` differs from the config a completed run in ``run_dir`` was made with.
+
+    meta.json's ``config_digest`` decides when it matches; otherwise (another digest, or a run
+    made before the digest skipped :data:`UNCHECKED_KEYS`) the folder's ``config.yaml`` is compared
+    key by key.
+
+    :return: ``[]`` when it is the same run; else one ``key: old -> new`` line per difference.
+    """
+    try:
+        recorded = json.loads((run_dir / "meta.json").read_text()).get("config_digest")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded == config_digest(cfg):
+        return []
+    try:
+        old = OmegaConf.load(run_dir / "config.yaml")
+        if not OmegaConf.is_dict(old):
+            raise ValueError("not a mapping")
+        return config_differences(training_config(old), training_config(cfg))
+    except Exception as error:  # noqa: BLE001 - any unreadable config.yaml: say so
+        return [f"config.yaml: missing or unreadable ({type(error).__name__}), and config_digest differs"]
+
+
+def plan_run(cfg: DictConfig) -> str:
+    """Check a job as far as can be done without building it, and say what :func:`run` will do.
+
+    Nothing is created. A completed run is skipped when its config is the same (see
+    :func:`completed_config_differences`) and refused when it differs, unless ``force``.
+
+    :return: ``excluded`` (not one of the sweep's ``sweep_jobs``), ``dry_run``, ``skip`` or ``train``.
+    :raises ValueError: on a bad setting (:func:`check_run_config`), a completed run made with
+        another config (the message names the keys and ``force=true``), an unwritable output folder.
+    """
+    check_run_config(cfg)
+    if not in_sweep(cfg):
+        return "excluded"
+    if cfg.get("dry_run"):
+        return "dry_run"
+    run_dir = run_dir_of(cfg)
+    if read_status(run_dir) == "completed" and not cfg.force:
+        differences = completed_config_differences(cfg, run_dir)
+        if not differences:
+            return "skip"
+        shown = "; ".join(differences[:10]) + (f"; and {len(differences) - 10} more" if len(differences) > 10 else "")
+        raise ValueError(
+            f"{run_dir} holds a completed run made with another config ({shown}); "
+            f"force=true replaces it, or another sweep_name or output.root keeps both"
+        )
+    check_writable(run_dir, create=False)
+    return "train"
+
+
 def _summary(error: BaseException) -> str:
     """``Type: first line of the message``, for one-line progress output."""
     lines = str(error).strip().splitlines()
@@ -156,77 +320,149 @@ def run(cfg: DictConfig) -> RunResult:
     re-raise, so a sweep stops; any other exception records ``failed`` (or ``diverged``) and is
     returned in the result, so a sweep goes on with its other jobs.
 
+    Every refusal (:func:`plan_run`, then :func:`build_run`: a value the algorithm's or the env's
+    constructor rejects) happens before the run folder is made; a forced re-run with a refused
+    config leaves the finished run as it was.
+
     :param cfg: the composed run config (conf/config.yaml).
-    :return: the run folder and its final status.
-    :raises ValueError: on bad input (unknown env id, budget <= 0, ...), before any work.
+    :return: the run folder and its final status: ``completed``, ``failed``, ``diverged``,
+        ``skipped`` (completed before, same config), ``excluded`` (not in ``sweep_jobs``) or
+        ``dry_run``.
+    :raises ValueError: on bad input (unknown env id, budget <= 0, a constructor's rejection, a
+        completed run made with another config, ...), before anything is written.
     :raises KeyboardInterrupt: after recording ``interrupted``.
     """
-    check_run_config(cfg)
+    plan = plan_run(cfg)
     run_dir = run_dir_of(cfg)
     label = f"{cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}"
-    if not in_sweep(cfg):
+    if plan == "excluded":
         return RunResult(run_dir, "excluded")
-    status = read_status(run_dir)
-    if cfg.get("dry_run"):
+    if plan == "dry_run":
+        status = read_status(run_dir)
+        if status == "completed" and not cfg.force and completed_config_differences(cfg, run_dir):
+            status = "completed with another config: would be refused without force=true"
         limit = f"{cfg.budget:,} steps" + (f" or {cfg.budget_s:g} train s" if cfg.get("budget_s") else "")
         print(f"[{label}] {cfg.algo.name} on {cfg.env.id}, {limit} -> {run_dir} ({status or 'not started'})",
               flush=True)
         return RunResult(run_dir, "dry_run")
-    if status == "completed" and not cfg.force:
+    if plan == "skip":
         print(f"[{label}] completed run found in {run_dir}, skipping (force=true re-runs it)", flush=True)
         return RunResult(run_dir, "skipped")
-    check_writable(run_dir)
     torch.set_num_threads(int(cfg.threads))
     # numpy/scipy's BLAS too (RANDPOL's exact critic solvers, SES): parallel runs must not
     # oversubscribe the cores through a second thread pool.
     threadpool_limits(limits=int(cfg.threads))
 
+    train_env, eval_env, model = build_run(cfg)
     try:
-        train_env, eval_env, model = build_run(cfg)
-    except ValueError:
-        raise
-    except Exception as caught:  # noqa: BLE001 - e.g. an argument the algorithm does not take
-        error = traceback.format_exc()
-        print(f"[{label}] failed while building: {_summary(caught)}", flush=True)
-        if read_status(run_dir) != "completed":  # never overwrite a finished run's record
-            _clear(run_dir)
-            atomic_write_json(run_dir / "meta.json", _base_meta(cfg, label) | {
-                "status": "failed", "error": error, "end_time": _now()})
-        return RunResult(run_dir, "failed", error)
-    return _train(cfg, model, train_env, eval_env, run_dir, label)
-
-
-def build_run(cfg: DictConfig) -> tuple[Any, Any, Any]:
-    """The training env, the evaluation env and the algorithm of a run, as ``run`` builds them.
-
-    :return: ``(train_env, eval_env, model)``; the caller closes the envs.
-    :raises ValueError: on a config the algorithm or env refuses (see ``check_algorithm_config``).
-    """
-    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
-    normalize = cfg.env.normalize
-    train_env = make_train_env(
-        cfg.env.id,
-        n_envs=cfg.env.n_envs,
-        seed=cfg.seed,
-        env_kwargs=env_kwargs,
-        vec_env=cfg.env.vec_env,
-        normalize=OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
-        gamma=cfg.algo.model.get("gamma"),
-    )
-    eval_env = make_eval_env(cfg.env.id, seed=cfg.seed + 10_000, env_kwargs=env_kwargs, train_env=train_env)
-    try:
-        model = build_algorithm(cfg.algo, train_env, seed=cfg.seed, device=cfg.device)
+        check_writable(run_dir, create=True)
     except BaseException:
         train_env.close()
         eval_env.close()
         raise
+    return _train(cfg, model, train_env, eval_env, run_dir, label)
+
+
+def _refusal(cfg: DictConfig, caught: BaseException) -> ValueError:
+    """A constructor's exception as a ValueError naming the algorithm, the env and the root cause."""
+    cause = caught
+    while cause.__cause__ is not None:  # Hydra's InstantiationException wraps the constructor's error
+        cause = cause.__cause__
+    text = " ".join(str(cause).split()) or "(no message)"
+    return ValueError(f"{cfg.algo.name} on {cfg.env.id} refused the config: {type(cause).__name__}: {text}")
+
+
+def build_run(cfg: DictConfig, vec_env: str | None = None) -> tuple[Any, Any, Any]:
+    """The training env, the evaluation env and the algorithm of a run, as ``run`` builds them.
+
+    :param cfg: the run config.
+    :param vec_env: ``dummy`` or ``subproc`` instead of ``env.vec_env`` (a check needs no processes).
+    :return: ``(train_env, eval_env, model)``; the caller closes the envs.
+    :raises ValueError: on a config the algorithm or env refuses: ``check_algorithm_config``'s
+        checks, or any exception of an env's or the algorithm's constructor (its type and message).
+    """
+    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
+    normalize = cfg.env.normalize
+    try:
+        train_env = make_train_env(
+            cfg.env.id,
+            n_envs=cfg.env.n_envs,
+            seed=cfg.seed,
+            env_kwargs=env_kwargs,
+            vec_env=vec_env or cfg.env.vec_env,
+            normalize=OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
+            gamma=cfg.algo.model.get("gamma"),
+        )
+    except ValueError:
+        raise
+    except Exception as caught:  # e.g. an env kwarg gymnasium does not take
+        raise _refusal(cfg, caught) from caught
+    try:
+        eval_env = make_eval_env(cfg.env.id, seed=cfg.seed + 10_000, env_kwargs=env_kwargs, train_env=train_env)
+    except BaseException as caught:
+        train_env.close()
+        if isinstance(caught, Exception) and not isinstance(caught, ValueError):
+            raise _refusal(cfg, caught) from caught
+        raise
+    try:
+        model = build_algorithm(cfg.algo, train_env, seed=cfg.seed, device=cfg.device, budget=int(cfg.budget))
+    except BaseException as caught:
+        train_env.close()
+        eval_env.close()
+        if isinstance(caught, Exception) and not isinstance(caught, ValueError):
+            raise _refusal(cfg, caught) from caught
+        raise
     return train_env, eval_env, model
 
 
+def check_buildable(cfg: DictConfig) -> None:
+    """Build a job's envs (in this process) and algorithm and discard them: what :func:`run` would refuse.
+
+    :raises ValueError: see :func:`build_run`.
+    """
+    train_env, eval_env, _ = build_run(cfg, vec_env="dummy")
+    train_env.close()
+    eval_env.close()
+
+
 def _clear(run_dir: Path) -> None:
-    """Remove the files of a previous unfinished attempt (or of a forced re-run)."""
+    """Remove the files of a previous unfinished attempt (or of a forced re-run), temporary ones too."""
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    remove_temp_files(run_dir)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; a signal that arrived is delivered after it.
+
+    Used for the final meta.json, so that the record of a run is always written whole.
+    """
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _promised_files(train_env: Any) -> tuple[str, ...]:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    return PROMISED_FILES + (("vecnormalize.pkl",) if isinstance(train_env, VecNormalize) else ())
+
+
+def _write_final_files(model: Any, train_env: Any, recorder: RunRecorder, run_dir: Path) -> None:
+    """The files of a completed run, before its meta.json: CSVs, model, statistics, training log.
+
+    :raises OSError: a file could not be written (disk full, read-only folder), or one is missing.
+    """
+    recorder.flush()
+    _save_model(model, train_env, run_dir)
+    model.logger.close()  # progress.csv (and TensorBoard/W&B) complete
+    missing = [name for name in _promised_files(train_env) if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing after the final save: {', '.join(missing)}")
 
 
 def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
@@ -254,16 +490,28 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
     _clear(run_dir)
     # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
     # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
-    from stable_baselines3.common.logger import configure
+    # TensorBoard and W&B too when the config's logger node asks for them (sweeps/loggers.py).
+    from sweeps.loggers import configure_run_logger
 
-    model.set_logger(configure(str(run_dir), ["csv"]))
+    configure_run_logger(cfg, model, run_dir)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    atomic_write_text(run_dir / "config.yaml", config_yaml)
     info = _base_meta(cfg, label) | {
-        "config_digest": meta.config_digest(config_yaml),
+        # of the config without UNCHECKED_KEYS; config.yaml holds the whole config
+        "config_digest": config_digest(cfg),
+        "config_digest_excludes": list(UNCHECKED_KEYS),
+        "device": str(model.device),  # what training really uses ("auto" resolved)
         "parameters": meta.parameter_counts(model),
     }
-    atomic_write_json(run_dir / "meta.json", info)
+    try:
+        atomic_write_text(run_dir / "config.yaml", config_yaml)
+        atomic_write_json(run_dir / "meta.json", info)
+    except OSError as caught:
+        error = f"could not write the run folder {run_dir}: {_summary(caught)}"
+        print(f"[{label}] failed: {error}", flush=True)
+        model.logger.close()
+        train_env.close()
+        eval_env.close()
+        return RunResult(run_dir, "failed", error)
     recorder = RunRecorder(
         run_dir,
         eval_env,
@@ -275,50 +523,101 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         progress=cfg.progress,
         budget_s=cfg.get("budget_s"),
     )
+    evaluations = (
+        "" if cfg.eval.freq <= cfg.budget or cfg.get("budget_s") is not None
+        else f"; eval.freq={cfg.eval.freq:,} > budget: one evaluation, at the end"
+    )
     print(
         f"[{label}] training {cfg.algo.name} on {cfg.env.id} for {cfg.budget:,} steps "
-        f"({train_env.num_envs} env(s), {info['parameters']['trainable']:,} trainable parameters) -> {run_dir}",
+        f"({train_env.num_envs} env(s), {info['parameters']['trainable']:,} trainable parameters, "
+        f"device {info['device']}{evaluations}) -> {run_dir}",
         flush=True,
     )
     started = time.perf_counter()
     status, error, interrupt, summary = "completed", None, None, ""
+    recorded = False
+
+    def record() -> None:
+        """meta.json last, whole: a signal that arrives meanwhile is delivered once it is written."""
+        nonlocal status, error, summary, recorded
+        with signals_deferred():
+            remove_temp_files(run_dir)
+            info.update(
+                status=status,
+                error=error,
+                end_time=_now(),
+                timesteps=int(model.num_timesteps),
+                duration_s=time.perf_counter() - started,
+                train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
+                evaluations=len(recorder.metrics),
+                **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
+                **_load_info(recorder.load_1m),
+            )
+            # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
+            if callable(getattr(model, "sparsity_report", None)):
+                try:
+                    info["sparsity"] = model.sparsity_report()
+                except Exception as caught:  # noqa: BLE001 - the run's record matters more
+                    info["sparsity"] = {"error": _summary(caught)}
+            try:
+                atomic_write_json(run_dir / "meta.json", info)
+            except OSError as caught:
+                note = (f"could not record the outcome ({status}) in {run_dir / 'meta.json'}: "
+                        f"{_summary(caught)}; it still says 'running', so a re-run restarts the run")
+                status, error, summary = "failed", note if error is None else f"{note}\n{error}", note
+                remove_temp_files(run_dir)
+            recorded = True
+
     try:
         with sigterm_as_interrupt():
             try:
-                model.learn(total_timesteps=int(cfg.budget), callback=recorder)
-            except TimeBudgetReached:  # a completed run: evaluate the final policy
-                recorder.finish()
+                try:
+                    model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+                except TimeBudgetReached:  # a completed run: evaluate the final policy
+                    recorder.finish()
+            except KeyboardInterrupt as caught:
+                status, error, interrupt = "interrupted", str(caught) or "KeyboardInterrupt (SIGINT)", caught
+                summary = error
+            except DivergedError as caught:
+                status, error, summary = "diverged", str(caught), str(caught)
+            except Exception as caught:  # noqa: BLE001 - any training error is recorded and the sweep goes on
+                status, error, summary = "failed", traceback.format_exc(), _summary(caught)
+                try:  # an exception raised because the weights became NaN/inf is a divergence
+                    recorder.check_finite()
+                except DivergedError as diverged:
+                    status, error, summary = "diverged", f"{diverged}\n{error}", str(diverged)
+            # The final files, each through a temporary file and a rename; SIGINT and SIGTERM
+            # still interrupt (recorded as such), and no temporary file is left behind.
+            try:
+                if status == "completed":
+                    _write_final_files(model, train_env, recorder, run_dir)
+                else:
+                    recorder.flush()
+            except KeyboardInterrupt as caught:
+                if status == "completed":
+                    status, interrupt = "interrupted", caught
+                    error = f"{str(caught) or 'KeyboardInterrupt (SIGINT)'}, while the final files were written"
+                    summary = error
+            except Exception as caught:  # noqa: BLE001 - disk full, read-only folder, ...
+                note = f"writing the final files failed: {_summary(caught)}"
+                if status == "completed":
+                    status, error, summary = "failed", f"{note}\n{traceback.format_exc()}", note
+                else:
+                    error = f"{error}\n({note})"
+            record()
     except KeyboardInterrupt as caught:
-        status, error, interrupt = "interrupted", str(caught) or "KeyboardInterrupt (SIGINT)", caught
-        summary = error
-    except DivergedError as caught:
-        status, error, summary = "diverged", str(caught), str(caught)
-    except Exception as caught:  # noqa: BLE001 - any training error is recorded and the sweep goes on
-        status, error, summary = "failed", traceback.format_exc(), _summary(caught)
-        try:  # an exception raised because the weights became NaN/inf is a divergence
-            recorder.check_finite()
-        except DivergedError as diverged:
-            status, error, summary = "diverged", f"{diverged}\n{error}", str(diverged)
-    try:
-        recorder.flush()
-        if status == "completed":
-            _save_model(model, train_env, run_dir)
+        interrupt = interrupt or caught
+        if not recorded:  # a signal between two steps above: the run was not completed
+            if status == "completed":
+                status = "interrupted"
+                error = summary = f"{str(caught) or 'KeyboardInterrupt (SIGINT)'}, while the final files were written"
+            record()
+        # else: delivered after meta.json was written; the record stands and the sweep stops
     finally:
-        info.update(
-            status=status,
-            error=error,
-            end_time=_now(),
-            timesteps=int(model.num_timesteps),
-            duration_s=time.perf_counter() - started,
-            train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
-            **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
-            **_load_info(recorder.load_1m),
-        )
-        # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
-        if callable(getattr(model, "sparsity_report", None)):
-            info["sparsity"] = model.sparsity_report()
-        atomic_write_json(run_dir / "meta.json", info)
-        model.logger.close()
+        try:
+            model.logger.close()
+        except Exception:  # noqa: BLE001, S110 - already closed or unwritable: nothing more to keep
+            pass
         train_env.close()
         eval_env.close()
     print(f"[{label}] {status}" + (f": {summary}" if summary else ""), flush=True)
@@ -350,13 +649,19 @@ def _load_info(samples: list[float]) -> dict[str, Any]:
 
 
 def _save_model(model: Any, train_env: Any, run_dir: Path) -> None:
-    """model.zip (and vecnormalize.pkl), each through a temporary file and a rename."""
+    """model.zip (and vecnormalize.pkl), each through a temporary file and a rename.
+
+    A temporary file is removed when the save fails or is interrupted.
+    """
     from stable_baselines3.common.vec_env import VecNormalize
 
-    tmp = run_dir / ".model.tmp.zip"
-    model.save(tmp)
-    tmp.replace(run_dir / "model.zip")
+    saves = [(".model.tmp.zip", "model.zip", model.save)]
     if isinstance(train_env, VecNormalize):
-        tmp = run_dir / ".vecnormalize.tmp.pkl"
-        train_env.save(tmp)
-        tmp.replace(run_dir / "vecnormalize.pkl")
+        saves.append((".vecnormalize.tmp.pkl", "vecnormalize.pkl", train_env.save))
+    for tmp_name, name, save in saves:
+        tmp = run_dir / tmp_name
+        try:
+            save(tmp)
+            tmp.replace(run_dir / name)
+        finally:
+            tmp.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The run folder: atomic writes of the files of DESIGN.md's run folder contract.
+"""The run folder: atomic writes of the files of the run folder contract (docs/design.md).
 
 A file is written to a temporary file in the same folder and renamed over the target, so a crash
 or a signal never leaves a half-written file behind.
@@ -62,6 +62,25 @@ def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+# Temporary files of the run folder's writers: atomic_write_text's ``.<name>.<random>.tmp``, the
+# model's ``.model.tmp.zip`` and ``.vecnormalize.tmp.pkl``, check_writable's ``.write-check.*``.
+TEMP_PATTERNS = (".*.tmp", ".*.tmp.zip", ".*.tmp.pkl", ".write-check.*")
+
+
+def remove_temp_files(folder: Path) -> list[str]:
+    """Remove the temporary files a crashed or killed writer left in ``folder``.
+
+    :return: the names removed (none if the folder does not exist).
+    """
+    removed = []
+    for pattern in TEMP_PATTERNS:
+        for path in Path(folder).glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+    return removed
+
+
 def read_status(run_dir: Path) -> str | None:
     """The ``status`` recorded in ``run_dir/meta.json``, or ``None`` if there is no readable one."""
     try:
@@ -70,15 +89,27 @@ def read_status(run_dir: Path) -> str | None:
         return None
 
 
-def check_writable(folder: Path) -> None:
-    """Create ``folder`` if needed and check that a file can be written in it.
+def check_writable(folder: Path, create: bool = True) -> None:
+    """Check that a file can be written in ``folder`` (creating it first if ``create``).
 
+    With ``create=False`` nothing is created: the check writes and removes a temporary file in
+    ``folder`` if it exists, else in its nearest existing parent, which must be a folder (so a
+    refused command leaves no folder behind).
+
+    :param folder: the folder that will be written.
+    :param create: make ``folder`` (and its parents) if it does not exist.
     :raises ValueError: naming the folder and the reason, when it cannot be written.
     """
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check."):
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        existing = folder.absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check."):
             pass
     except OSError as error:
         raise ValueError(

@@ -134,9 +134,10 @@ def test_html_renders_in_headless_chromium(report, written):
     assert len(rendered["widths"]) == len(FIGURES)
     assert all(width > 0 for width in rendered["widths"]) and all(h > 0 for h in rendered["heights"])
     assert rendered["tables"] >= 15 and rendered["table_rows"] > 60
-    assert rendered["headings"][:4] == [
+    assert rendered["headings"][:5] == [
         "At a glance",
         "The paper's claim beside the measurement",
+        "Against PPO-level",
         "What was run",
         "Results",
     ]

@@ -13,6 +13,7 @@ import pytest
 
 from sweeps.run import run
 from tests.conftest import RANDBENCH, REPO, make_config, randbench
+from tests.test_hardening_runs import failing_override
 
 QUICK = ["algo=ppo", "env=pendulum", "env.n_envs=1", "algo.model.n_steps=256", "++algo.model.batch_size=64",
          "eval.n_episodes=1", "progress=false"]
@@ -71,20 +72,30 @@ def test_signal_records_interrupted_and_keeps_what_was_written(sig, runs_root):
 
 
 def test_failed_job_is_recorded_and_the_sweep_goes_on(runs_root):
-    # A2C takes no n_epochs argument: its job fails while PPO's completes.
-    result = randbench(["train", "-m", "algo=ppo,a2c", "env=pendulum", "env.n_envs=1", "budget=256",
-                        "eval.freq=256", "eval.n_episodes=1", "++algo.model.n_steps=256",
-                        "++algo.model.n_epochs=2", f"output.root={runs_root}", "sweep_name=fail"])
-    assert result.returncode == 0, result.stderr
-    failed = meta_of(runs_root / "fail" / "pendulum" / "a2c" / "seed0")
-    assert failed["status"] == "failed" and "n_epochs" in failed["error"]
-    assert meta_of(runs_root / "fail" / "pendulum" / "ppo" / "seed0")["status"] == "completed"
+    # seed 0's learning-rate schedule raises once it trains: its job fails while seed 1's completes;
+    # the sweep's exit status says that not every job completed.
+    result = randbench(["train", "-m", "seed=0,1", *QUICK, "budget=256", "eval.freq=256", failing_override(0),
+                        f"output.root={runs_root}", "sweep_name=fail"])
+    assert result.returncode == 1, result.stderr
+    failed = meta_of(runs_root / "fail" / "pendulum" / "ppo" / "seed0")
+    assert failed["status"] == "failed" and "fails on purpose" in failed["error"]
+    assert meta_of(runs_root / "fail" / "pendulum" / "ppo" / "seed1")["status"] == "completed"
 
 
 def test_failure_in_a_single_run_exits_non_zero(runs_root):
-    result = randbench(["train", *QUICK, "budget=256", "++algo.model.bogus=1", f"output.root={runs_root}"])
+    result = randbench(["train", *QUICK, "budget=256", failing_override(0), f"output.root={runs_root}"])
     assert result.returncode == 1
-    assert "failed" in result.stderr and "meta.json" in result.stderr
+    assert "failed" in result.stderr and "meta.json" in result.stderr and "fails on purpose" in result.stderr
+
+
+def test_argument_the_algorithm_does_not_take_is_refused(runs_root):
+    # A2C takes no n_epochs argument: the sweep is refused before PPO trains, and nothing is written.
+    result = randbench(["train", "-m", "algo=ppo,a2c", "env=pendulum", "env.n_envs=1", "budget=256",
+                        "eval.freq=256", "eval.n_episodes=1", "++algo.model.n_steps=256",
+                        "++algo.model.n_epochs=2", f"output.root={runs_root}", "sweep_name=fail"])
+    assert result.returncode == 2, result.stderr
+    assert "pendulum/a2c/seed0: a2c on Pendulum-v1 refused the config: TypeError" in result.stderr
+    assert "n_epochs" in result.stderr and list(runs_root.iterdir()) == []
 
 
 def test_non_finite_weights_record_diverged(runs_root):
@@ -114,7 +125,7 @@ def test_only_non_finite_losses_count_as_divergence(tmp_path):
 
 
 def test_train_time_excludes_evaluation(runs_root, monkeypatch):
-    import sweeps.recorder as recorder
+    from sweeps import recorder
 
     real = recorder.evaluate_policy
 

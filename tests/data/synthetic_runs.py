@@ -1,4 +1,4 @@
-"""Synthetic run folders that follow the run folder contract of DESIGN.md (as `randbench train`
+"""Synthetic run folders that follow the run folder contract of docs/design.md (as `randbench train`
 writes them: csv rows ending in a newline, meta.json keys of sweeps/run.py, a resolved config.yaml).
 
 Used by the analysis tests to check metrics against hand-computed values without training.
@@ -50,14 +50,17 @@ def write_run(
     params: tuple[int, int] = (1000, 1000),
     sweep: str = "t",
     eval_time_s: float = 0.1,
+    progress: bool = True,
 ) -> Path:
-    """Write ``root/<sweep>/<env>/<algo>/seed<seed>/`` with the four run files.
+    """Write ``root/<sweep>/<env>/<algo>/seed<seed>/`` with the four run files (and progress.csv).
 
     :param timesteps: env steps of the evaluation points
     :param returns: eval_return_mean at those points
     :param train_time_s: train seconds at those points (default: 1 ms per env step)
     :param budget: the run's budget (default: the last timesteps value)
     :param eval_time_s: seconds each evaluation adds to wall_time_s
+    :param progress: also write progress.csv, an on-policy training log as SB3's CSV logger
+        writes it (one dump per evaluation point; deterministic, no random draws)
     """
     folder = Path(root) / sweep / env / algo / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +77,14 @@ def write_run(
     (folder / "metrics.csv").write_text(_csv(METRICS_COLUMNS, rows))
     episodes = [[int(t), tt, r - 20, 200] for t, tt, r in zip(steps, train, returns)]
     (folder / "episodes.csv").write_text(_csv(EPISODES_COLUMNS, episodes))
+    if progress:
+        fraction = np.linspace(0, 1, len(steps))
+        log = [
+            [int(t), 0.02 * (1 - 0.8 * f), 1.4 * (1 - 0.5 * f), 0.9 * f]
+            for t, f in zip(steps, fraction)
+        ]
+        columns = ["time/total_timesteps", "train/approx_kl", "train/entropy_loss", "train/explained_variance"]
+        (folder / "progress.csv").write_text(_csv(columns, log))
     env_cfg = {
         "name": env,
         "kwargs": {},
