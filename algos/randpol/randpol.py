@@ -31,26 +31,11 @@ from torch.nn import functional as F
 from algos.randpol.buffers import FeatureRolloutBuffer, FeatureRolloutBufferSamples
 from algos.randpol.policies import RandomFeaturePolicy
 from algos.randpol.solvers import LSQ_METHODS, linf_bound, project_linf_, solve_box_least_squares
+from algos.spaces import check_flat_observation_space
 
 CRITIC_SOLVERS = ("adam", "lsq", "ridge")
 
 
-# Observation spaces the policy flattens into one feature vector (SB3's FlattenExtractor).
-SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
-def _check_observation_space(observation_space: spaces.Space | None) -> None:
-    """Refuse an observation space the policy cannot flatten (``Dict``, ``Tuple``, ...).
-
-    :param observation_space: the env's observation space, or None (not known yet: loading)
-    :raises ValueError: naming the space and the supported ones
-    """
-    if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
-        raise ValueError(
-            f"RANDPOL cannot act on the observation space {observation_space}: its policy takes a flat "
-            "vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary (flatten a Dict "
-            "space first, e.g. with gymnasium.wrappers.FlattenObservation)"
-        )
 
 
 class RANDPOL(OnPolicyAlgorithm):
@@ -157,7 +142,7 @@ class RANDPOL(OnPolicyAlgorithm):
         if isinstance(learning_rate, (int, float)) and not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
         # before SB3's set-up, whose own refusal of a Dict space names a policy this algorithm lacks
-        _check_observation_space(getattr(env, "observation_space", None))
+        check_flat_observation_space(getattr(env, "observation_space", None), "RANDPOL")
         super().__init__(
             policy,
             env,
@@ -180,7 +165,7 @@ class RANDPOL(OnPolicyAlgorithm):
             _init_setup_model=False,
             supported_action_spaces=(spaces.Box,),
         )
-        _check_observation_space(getattr(self, "observation_space", None))  # unset while loading
+        check_flat_observation_space(getattr(self, "observation_space", None), "RANDPOL")  # unset while loading
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.normalize_advantage = normalize_advantage

@@ -32,6 +32,7 @@ from algos.rat.transform import (
     scores_times,
     transform_advantages,
 )
+from algos.spaces import check_flat_observation_space
 
 
 class RATDirection(NamedTuple):
@@ -53,22 +54,6 @@ class RATDirection(NamedTuple):
     clamped_fraction: float
 
 
-# Observation spaces the policy flattens into one feature vector (SB3's FlattenExtractor).
-SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
-def _check_observation_space(observation_space: spaces.Space | None) -> None:
-    """Refuse an observation space the policy cannot flatten (``Dict``, ``Tuple``, ...).
-
-    :param observation_space: the env's observation space, or None (not known yet: loading)
-    :raises ValueError: naming the space and the supported ones
-    """
-    if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
-        raise ValueError(
-            f"RAT cannot act on the observation space {observation_space}: its policy takes a flat "
-            "vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary (flatten a Dict "
-            "space first, e.g. with gymnasium.wrappers.FlattenObservation)"
-        )
 
 
 class RAT(OnPolicyAlgorithm):
@@ -165,7 +150,7 @@ class RAT(OnPolicyAlgorithm):
             critic_learning_rate=critic_learning_rate, critic_max_grad_norm=critic_max_grad_norm,
         )  # fmt: skip
         # before SB3's set-up, whose own refusal of a Dict space names a policy this algorithm lacks
-        _check_observation_space(getattr(env, "observation_space", None))
+        check_flat_observation_space(getattr(env, "observation_space", None), "RAT")
         super().__init__(
             policy,
             env,
@@ -187,7 +172,7 @@ class RAT(OnPolicyAlgorithm):
             _init_setup_model=False,
             supported_action_spaces=(spaces.Box,),
         )
-        _check_observation_space(getattr(self, "observation_space", None))  # unset while loading
+        check_flat_observation_space(getattr(self, "observation_space", None), "RAT")  # unset while loading
         self.n_epochs = n_epochs
         self.n_minibatches = n_minibatches
         self.tikhonov_lambda = tikhonov_lambda

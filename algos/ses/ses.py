@@ -26,10 +26,10 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from algos.ses.estimators import ESTIMATORS, antithetic_gradient, forward_gradient
 from algos.ses.policies import ESPolicy, LinearPolicy, MlpPolicy, ToeplitzPolicy
 from algos.ses.samplers import SAMPLERS, make_sampler
+from algos.spaces import check_flat_observation_space
 
 OPTIMIZERS = ("sgd", "adam")
 # Observation spaces the policies flatten into ``s`` features.
-SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
 class _TrainingStopped(Exception):
@@ -177,13 +177,7 @@ class StructuredES(ARS):
             raise ValueError(
                 f"StructuredES needs a continuous (Box) action space, got {type(action_space).__name__}"
             )
-        observation_space = getattr(self, "observation_space", None)
-        if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
-            raise ValueError(
-                f"StructuredES cannot act on the observation space {observation_space}: its policies take "
-                "a flat vector of features; supported: Box, Discrete, MultiDiscrete, MultiBinary "
-                "(flatten a Dict space first, e.g. with gymnasium.wrappers.FlattenObservation)"
-            )
+        check_flat_observation_space(getattr(self, "observation_space", None), "StructuredES")
         self.sampler = sampler
         self.estimator = estimator
         self.optimizer_name = optimizer
