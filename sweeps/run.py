@@ -249,12 +249,60 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _constructor_defaults(model: Any) -> dict[str, Any]:
+    """Dotted ``algo.model.*`` keys -> the default of the constructor argument they set.
+
+    Covers the algorithm class named by ``_target_`` and, for ``policy_kwargs``, the policy
+    class its ``policy`` alias names. Unknown or unimportable targets give ``{}``.
+    """
+    import importlib
+    import inspect
+
+    if not isinstance(model, dict) or not isinstance(model.get("_target_"), str):
+        return {}
+    module_name, _, class_name = model["_target_"].rpartition(".")
+    try:
+        algorithm = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        return {}
+
+    def defaults_of(cls: Any, prefix: str) -> dict[str, Any]:
+        try:
+            parameters = inspect.signature(cls.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return {}
+        return {f"{prefix}{p.name}": p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+    out = defaults_of(algorithm, "algo.model.")
+    policy = model.get("policy")
+    policy_class = getattr(algorithm, "policy_aliases", {}).get(policy) if isinstance(policy, str) else None
+    if policy_class is not None:
+        out |= defaults_of(policy_class, "algo.model.policy_kwargs.")
+    return out
+
+
+def _added_at_default(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Dotted keys the old config lacks that the new one sets to the code's default.
+
+    An option added to the algorithm (and to its config) after a run was made, at the value
+    that keeps the old behaviour, does not make that run another run.
+    """
+    before, after = _flatten(old), _flatten(new)
+    defaults = _constructor_defaults(new.get("algo", {}).get("model") if isinstance(new.get("algo"), dict) else None)
+    return {
+        key
+        for key, value in after.items()
+        if key not in before and key in defaults and defaults[key] == value
+    }
+
+
 def completed_config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
     """How ``cfg`` differs from the config a completed run in ``run_dir`` was made with.
 
     meta.json's ``config_digest`` decides when it matches; otherwise (another digest, or a run
     made before the digest skipped :data:`UNCHECKED_KEYS`) the folder's ``config.yaml`` is compared
-    key by key.
+    key by key, and an algorithm option the old config lacks is no difference when the new one
+    sets it to the constructor's default (an option added to the code since, at the old behaviour).
 
     :return: ``[]`` when it is the same run; else one ``key: old -> new`` line per difference.
     """
@@ -268,7 +316,9 @@ def completed_config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
         old = OmegaConf.load(run_dir / "config.yaml")
         if not OmegaConf.is_dict(old):
             raise ValueError("not a mapping")
-        return config_differences(training_config(old), training_config(cfg))
+        before, after = training_config(old), training_config(cfg)
+        added = _added_at_default(before, after)
+        return [line for line in config_differences(before, after) if line.split(":", 1)[0] not in added]
     except Exception as error:  # noqa: BLE001 - any unreadable config.yaml: say so
         return [f"config.yaml: missing or unreadable ({type(error).__name__}), and config_digest differs"]
 

@@ -22,7 +22,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = ("relu", "tanh", "fourier")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 WEIGHT_INITS = ("uniform", "gaussian")
 
@@ -33,13 +33,31 @@ class RandomFeatureNet(nn.Module):
     Weights and biases are registered buffers: they are saved in the state dict (a loaded model
     has the same features), are never returned by ``parameters()`` and never require grad.
 
+    ``activation="fourier"`` gives random Fourier features ``sin(P x / nu + phase)`` (one layer;
+    Rahimi & Recht 2007; as used for policies by Rajeswaran, Lowrey, Todorov, Kakade 2017,
+    arXiv 1703.02660): ``P_jk ~ N(0, init_scale^2)``, ``phase_j ~ U(-pi, pi)`` and the bandwidth
+    ``nu`` either given or taken from observations by :meth:`fit_input`.
+
+    With ``normalize_input`` the input is standardized, ``(x - mean) / std``, with statistics
+    that :meth:`fit_input` sets once from observations and then freezes. Standardization and
+    bandwidth are folded into the first layer's weights and bias when they are fitted, so the
+    forward pass costs the same with or without them; the statistics themselves stay in the
+    state dict (``input_mean``, ``input_std``, ``bandwidth``, ``input_fitted``).
+
     :param in_dim: input dimension (flattened observation size).
     :param widths: hidden widths, e.g. ``[500, 800]``; the last one is the feature dimension J.
-    :param activation: ``"relu"`` or ``"tanh"``.
+        ``"fourier"`` takes one width, ``[J]``.
+    :param activation: ``"relu"``, ``"tanh"`` or ``"fourier"``.
     :param weight_init: ``"uniform"``: weights and biases ~ U(-s, s) with ``s = init_scale /
         sqrt(fan_in)``, the distribution of PyTorch's ``nn.Linear``; ``"gaussian"``: N(0, s^2).
-    :param init_scale: multiplier of the scale ``1 / sqrt(fan_in)`` (> 0).
-    :raises ValueError: on an unknown activation or init, a non-positive width or scale.
+        Not used by ``"fourier"``.
+    :param init_scale: multiplier of the scale ``1 / sqrt(fan_in)`` (> 0); for ``"fourier"``
+        the standard deviation of ``P``.
+    :param normalize_input: standardize the input with frozen statistics (see above).
+    :param bandwidth: ``nu`` of the Fourier features (> 0), or ``None`` to take it from the
+        observations given to :meth:`fit_input` (their mean pairwise distance).
+    :raises ValueError: on an unknown activation or init, a non-positive width, scale or
+        bandwidth, or ``"fourier"`` with more than one width.
     """
 
     def __init__(
@@ -49,6 +67,8 @@ class RandomFeatureNet(nn.Module):
         activation: str = "relu",
         weight_init: str = "uniform",
         init_scale: float = 1.0,
+        normalize_input: bool = False,
+        bandwidth: float | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -59,16 +79,24 @@ class RandomFeatureNet(nn.Module):
             raise ValueError(f"net_arch widths must be a non-empty list of positive ints, got {widths!r}")
         if not init_scale > 0:
             raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        if activation == "fourier" and len(widths) != 1:
+            raise ValueError(f"activation='fourier' is one random layer: net_arch must be [J], got {list(widths)!r}")
+        if bandwidth is not None and not bandwidth > 0:
+            raise ValueError(f"fourier_bandwidth must be > 0 or None (from the observations), got {bandwidth}")
         self.activation = activation
         # Bound methods picked once, so the forward pass has no per-call branching.
-        self._act = th.relu_ if activation == "relu" else th.tanh_
+        self._act = {"relu": th.relu_, "tanh": th.tanh_, "fourier": th.sin_}[activation]
         self.features_dim = int(widths[-1])
+        self.normalize_input = bool(normalize_input)
         fan_in = in_dim
         for k, width in enumerate(widths):
             scale = init_scale / np.sqrt(fan_in)
             weight = th.empty(int(width), fan_in)
             bias = th.empty(int(width))
-            if weight_init == "uniform":
+            if activation == "fourier":
+                nn.init.normal_(weight, 0.0, init_scale)
+                nn.init.uniform_(bias, -math.pi, math.pi)
+            elif weight_init == "uniform":
                 nn.init.uniform_(weight, -scale, scale)
                 nn.init.uniform_(bias, -scale, scale)
             else:
@@ -78,6 +106,67 @@ class RandomFeatureNet(nn.Module):
             self.register_buffer(f"bias_{k}", bias)
             fan_in = int(width)
         self._layer_names = [(f"weight_{k}", f"bias_{k}") for k in range(len(widths))]
+        # Fit-once input statistics: the record of what is folded into layer 0.
+        self.register_buffer("input_mean", th.zeros(in_dim))
+        self.register_buffer("input_std", th.ones(in_dim))
+        fixed_bandwidth = activation == "fourier" and bandwidth is not None
+        self.register_buffer("bandwidth", th.tensor(float(bandwidth) if fixed_bandwidth else 1.0))
+        self._fit_bandwidth = activation == "fourier" and bandwidth is None
+        self.register_buffer("input_fitted", th.tensor(not (self.normalize_input or activation == "fourier")))
+        if fixed_bandwidth:
+            self._fold(self.input_mean, self.input_std, self.bandwidth)
+            self.input_fitted.fill_(not self.normalize_input)
+
+    @property
+    def needs_fit(self) -> bool:
+        """Whether :meth:`fit_input` still has to set statistics or a bandwidth."""
+        return not bool(self.input_fitted)
+
+    @th.no_grad()
+    def _fold(self, mean: th.Tensor, std: th.Tensor, bandwidth: th.Tensor) -> None:
+        """``W (x - mean) / (std nu) + b = W' x + b'`` with ``W' = W / (std nu)``, ``b' = b - W' mean``."""
+        weight, bias = self._buffers["weight_0"], self._buffers["bias_0"]
+        weight.div_(std * bandwidth)
+        bias.sub_(weight @ mean)
+
+    @th.no_grad()
+    def fit_input(self, observations: th.Tensor) -> None:
+        """Set the input statistics and the Fourier bandwidth from observations, once.
+
+        ``mean`` and ``std`` (per input dimension; a constant dimension keeps std 1) when
+        ``normalize_input``; ``nu`` = the mean pairwise Euclidean distance of (up to 1,024 evenly
+        spaced) observations after standardization, for ``"fourier"`` without a fixed bandwidth.
+        Both are then folded into the first layer and frozen.
+
+        :param observations: float tensor of shape (batch >= 2, in_dim).
+        :raises RuntimeError: if the net was already fitted (its features must not change).
+        :raises ValueError: on fewer than 2 observations or a wrong input dimension.
+        """
+        if not self.needs_fit:
+            raise RuntimeError("the random features' input statistics are already fitted and frozen")
+        obs = observations.reshape(observations.shape[0], -1).to(self.input_mean)
+        if obs.shape[0] < 2 or obs.shape[1] != self.input_mean.shape[0]:
+            raise ValueError(
+                f"fit_input needs (batch >= 2, {self.input_mean.shape[0]}) observations, got {tuple(observations.shape)}"
+            )
+        mean, std = th.zeros_like(self.input_mean), th.ones_like(self.input_std)
+        if self.normalize_input:
+            mean = obs.mean(dim=0)
+            std = obs.std(dim=0)
+            std = th.where(std > 1e-6, std, th.ones_like(std))
+        bandwidth = self.bandwidth.clone()
+        if self._fit_bandwidth:
+            # Evenly spaced, not random: the fit must not draw from the global RNG streams.
+            sample = ((obs - mean) / std)[th.linspace(0, obs.shape[0] - 1, min(obs.shape[0], 1024)).long()]
+            distances = th.cdist(sample.double(), sample.double())
+            n = sample.shape[0]
+            bandwidth = (distances.sum() / (n * (n - 1))).to(bandwidth)
+            bandwidth = th.where(bandwidth > 0, bandwidth, th.ones_like(bandwidth))
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(std)
+        self.bandwidth.copy_(bandwidth)
+        self._fold(mean, std, bandwidth if self._fit_bandwidth else th.ones_like(bandwidth))
+        self.input_fitted.fill_(True)
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         """Random features of a batch.
@@ -101,7 +190,8 @@ class RandomFeatureExtractor(nn.Module):
     :param in_dim: input dimension.
     :param net_arch: widths for both nets (list) or ``dict(pi=[...], vf=[...])``.
     :param share_features: one random net for actor and critic (``psi == phi``).
-    :param activation, weight_init, init_scale: see :class:`RandomFeatureNet`.
+    :param activation, weight_init, init_scale, normalize_input, bandwidth: see
+        :class:`RandomFeatureNet`.
     :raises ValueError: if ``share_features`` is set with different actor and critic widths.
     """
 
@@ -113,6 +203,8 @@ class RandomFeatureExtractor(nn.Module):
         activation: str,
         weight_init: str,
         init_scale: float,
+        normalize_input: bool = False,
+        bandwidth: float | None = None,
     ) -> None:
         super().__init__()
         # Mapping / Sequence, not dict / list: configs may hand over OmegaConf containers.
@@ -125,11 +217,33 @@ class RandomFeatureExtractor(nn.Module):
         if share_features and pi_arch != vf_arch:
             raise ValueError(f"share_features=True needs equal actor and critic widths, got {pi_arch} and {vf_arch}")
         self.share_features = share_features
-        net_kwargs = {"activation": activation, "weight_init": weight_init, "init_scale": init_scale}
+        net_kwargs = {
+            "activation": activation,
+            "weight_init": weight_init,
+            "init_scale": init_scale,
+            "normalize_input": normalize_input,
+            "bandwidth": bandwidth,
+        }
         self.pi_net = RandomFeatureNet(in_dim, pi_arch, **net_kwargs)
         self.vf_net = self.pi_net if share_features else RandomFeatureNet(in_dim, vf_arch, **net_kwargs)
         self.latent_dim_pi = self.pi_net.features_dim
         self.latent_dim_vf = self.vf_net.features_dim
+
+    @property
+    def needs_fit(self) -> bool:
+        """Whether a net still waits for :meth:`fit_input` (input statistics or bandwidth)."""
+        return self.pi_net.needs_fit or self.vf_net.needs_fit
+
+    def fit_input(self, observations: th.Tensor) -> None:
+        """:meth:`RandomFeatureNet.fit_input` for each net that needs it (a shared net once).
+
+        :raises RuntimeError: if no net needs it (the features are fixed already).
+        """
+        if not self.needs_fit:
+            raise RuntimeError("the random features' input statistics are already fitted and frozen")
+        for net in {id(self.pi_net): self.pi_net, id(self.vf_net): self.vf_net}.values():
+            if net.needs_fit:
+                net.fit_input(observations)
 
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         psi = self.pi_net(features)
@@ -159,11 +273,18 @@ class RandomFeaturePolicy(ActorCriticPolicy):
     :param lr_schedule: learning-rate schedule of the actor head (progress remaining -> lr).
     :param net_arch: random hidden widths, ``[500, 800]`` (paper); a list for both nets or
         ``dict(pi=[...], vf=[...])``.
-    :param activation: random-layer activation, ``"relu"`` (default) or ``"tanh"``.
+    :param activation: random-layer activation, ``"relu"`` (default), ``"tanh"`` or ``"fourier"``
+        (random Fourier features ``sin(P s / nu + phase)``, one layer: ``net_arch=[J]``).
     :param weight_init: ``"uniform"`` (U(+-1/sqrt(fan_in)), as ``nn.Linear``; default) or
         ``"gaussian"`` (N(0, 1/fan_in)).
     :param init_scale: multiplier of the random-weight scale (default 1).
     :param share_features: one random net for actor and critic (default False: separate nets).
+    :param normalize_obs: standardize observations before the random layers with statistics
+        fitted once, on the first rollout, and then frozen (default False). RANDPOL fits them at
+        the end of its first rollout, which the zero-initialized mean head collected without
+        looking at the features, and recomputes that rollout's features.
+    :param fourier_bandwidth: ``nu`` of the Fourier features (> 0), or ``None`` (default) for
+        the mean pairwise distance of the first rollout's (standardized) observations.
     :param log_std_init: initial log standard deviation of the Gaussian policy (default -0.5).
     :param log_std_lr_scale: learning rate of ``log_std`` relative to the mean head's (> 0,
         default 1). Adam moves every one of the J head weights by about the learning rate per
@@ -187,6 +308,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         weight_init: str = "uniform",
         init_scale: float = 1.0,
         share_features: bool = False,
+        normalize_obs: bool = False,
+        fourier_bandwidth: float | None = None,
         log_std_init: float = -0.5,
         log_std_lr_scale: float = 1.0,
         use_sde: bool = False,
@@ -216,6 +339,10 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         self.weight_init = weight_init
         self.init_scale = init_scale
         self.share_features = share_features
+        if fourier_bandwidth is not None and not fourier_bandwidth > 0:
+            raise ValueError(f"fourier_bandwidth must be > 0 or None (from the observations), got {fourier_bandwidth}")
+        self.normalize_obs = bool(normalize_obs)
+        self.fourier_bandwidth = fourier_bandwidth
         super().__init__(
             observation_space,
             action_space,
@@ -242,6 +369,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             activation=self.activation,
             weight_init=self.weight_init,
             init_scale=self.init_scale,
+            normalize_input=self.normalize_obs,
+            bandwidth=self.fourier_bandwidth,
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -270,6 +399,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             weight_init=self.weight_init,
             init_scale=self.init_scale,
             share_features=self.share_features,
+            normalize_obs=self.normalize_obs,
+            fourier_bandwidth=self.fourier_bandwidth,
             log_std_lr_scale=self.log_std_lr_scale,
         )
         return data
@@ -283,8 +414,30 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         return [self.value_net.weight, self.value_net.bias]
 
     def random_buffers(self) -> dict[str, th.Tensor]:
-        """The fixed random layers, by state-dict name (shared nets listed once)."""
-        return dict(self.mlp_extractor.named_buffers())
+        """The fixed random layers' weights and biases, by state-dict name (shared nets once).
+
+        The input statistics (``input_mean``, ``input_std``, ``bandwidth``, ``input_fitted``)
+        are records of what is folded into the first layer, not parameters, and are left out.
+        """
+        return {
+            name: buffer
+            for name, buffer in self.mlp_extractor.named_buffers()
+            if name.rsplit(".", 1)[-1].startswith(("weight_", "bias_"))
+        }
+
+    @property
+    def features_need_fit(self) -> bool:
+        """Whether the random layers wait for input statistics (see ``normalize_obs``, ``"fourier"``)."""
+        return self.mlp_extractor.needs_fit
+
+    def fit_feature_inputs(self, obs: th.Tensor) -> None:
+        """Fit and freeze the random layers' input statistics from observations.
+
+        :param obs: observations of shape (batch >= 2, *obs_shape), as tensors.
+        :raises RuntimeError: if they were fitted already.
+        """
+        with th.no_grad():
+            self.mlp_extractor.fit_input(self.preprocess_obs(obs))
 
     def preprocess_obs(self, obs: th.Tensor) -> th.Tensor:
         """Observation -> float input of the random nets (SB3's preprocessing and flattening)."""

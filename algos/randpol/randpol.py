@@ -14,11 +14,12 @@ the random layers, no autograd graph through them).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from scipy.optimize import brentq
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -34,8 +35,7 @@ from algos.randpol.solvers import LSQ_METHODS, linf_bound, project_linf_, solve_
 from algos.spaces import check_flat_observation_space
 
 CRITIC_SOLVERS = ("adam", "lsq", "ridge")
-
-
+ACTOR_UPDATES = ("pg", "clip", "natural")
 
 
 class RANDPOL(OnPolicyAlgorithm):
@@ -54,9 +54,14 @@ class RANDPOL(OnPolicyAlgorithm):
       ``+-C/J`` after every step; paper settings lr 3e-4, batch 128), ``"lsq"`` (the
       box-constrained least squares solved exactly by ``scipy.optimize.lsq_linear``; seconds per
       update at J=800) or ``"ridge"`` (ridge solve, then clamp alpha and re-fit the bias).
-    - actor loss: vanilla advantage policy gradient ``-A_t log pi(a_t|s_t)`` with normalized
-      advantages; ``clip_range`` switches to PPO's clipped ratio surrogate, an ablation that is
-      a departure from the paper.
+    - actor update (``actor_update``): ``"pg"``, the paper's vanilla advantage policy gradient
+      ``-A_t log pi(a_t|s_t)`` with normalized advantages, by Adam; ``"clip"``, PPO's clipped
+      ratio surrogate (an ablation, a departure from the paper); ``"natural"``, one exact
+      natural-gradient step per update on the linear head and log-std under a KL trust region
+      (Kakade 2001; Rajeswaran et al. 2017, arXiv 1703.02660), see :meth:`_natural_step`.
+    - KL guard (``max_kl``): after any actor update, the exact KL from the rollout policy
+      (Gaussian, averaged over the rollout's states) is measured and, past ``max_kl``, the
+      update is scaled back along its own direction until the KL equals ``max_kl``.
 
     :param policy: ``"RandomFeaturePolicy"`` or the class.
     :param env: gymnasium env, VecEnv or env id.
@@ -72,10 +77,16 @@ class RANDPOL(OnPolicyAlgorithm):
     :param normalize_advantage: standardize advantages over the rollout.
     :param ent_coef: entropy bonus coefficient (>= 0).
     :param max_grad_norm: clip the actor gradient norm to this (> 0), ``None`` for no clipping.
-    :param clip_range: ``None`` for the paper's vanilla policy gradient, or epsilon > 0 for PPO's
-        clipped surrogate (ablation).
+    :param clip_range: epsilon > 0 of PPO's clipped surrogate, for ``actor_update="clip"``.
     :param target_kl: stop the actor epochs early once the approximate KL to the rollout policy
-        exceeds this (> 0), ``None`` for no limit.
+        exceeds 1.5 times this (> 0, as SB3's PPO), ``None`` for no limit.
+    :param actor_update: ``"pg"``, ``"clip"`` or ``"natural"`` (see above); ``None`` (default)
+        is ``"clip"`` when ``clip_range`` is set and ``"pg"`` otherwise.
+    :param natural_kl: the KL (nats, mean over the rollout's states) of each ``"natural"`` step
+        (> 0; Rajeswaran et al.'s normalized step size delta, 0.05).
+    :param natural_damping: Tikhonov damping of the feature second-moment matrix in the natural
+        step, relative to its mean diagonal (>= 0).
+    :param max_kl: the KL guard's limit (> 0) for every actor update, ``None`` for no guard.
     :param C: the L-infinity constant of the critic head: ``|alpha_j| <= C / J`` (> 0), in units of
         the value (of the possibly normalized reward) per unit of average feature magnitude.
     :param actor_C: the same bound for the actor mean head weights, ``None`` for no bound.
@@ -116,6 +127,10 @@ class RANDPOL(OnPolicyAlgorithm):
         max_grad_norm: float | None = None,
         clip_range: float | None = None,
         target_kl: float | None = None,
+        actor_update: str | None = None,
+        natural_kl: float = 0.05,
+        natural_damping: float = 1e-4,
+        max_kl: float | None = None,
         C: float = 1000.0,
         actor_C: float | None = None,
         critic_solver: str = "adam",
@@ -134,7 +149,8 @@ class RANDPOL(OnPolicyAlgorithm):
     ) -> None:
         _check_options(
             n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, gamma=gamma, gae_lambda=gae_lambda,
-            ent_coef=ent_coef, max_grad_norm=max_grad_norm, clip_range=clip_range, target_kl=target_kl, C=C,
+            ent_coef=ent_coef, max_grad_norm=max_grad_norm, clip_range=clip_range, target_kl=target_kl,
+            actor_update=actor_update, natural_kl=natural_kl, natural_damping=natural_damping, max_kl=max_kl, C=C,
             actor_C=actor_C, critic_solver=critic_solver, critic_learning_rate=critic_learning_rate,
             critic_batch_size=critic_batch_size, critic_epochs=critic_epochs, critic_ridge=critic_ridge,
             lsq_method=lsq_method,
@@ -171,6 +187,10 @@ class RANDPOL(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.clip_range = clip_range
         self.target_kl = target_kl
+        self.actor_update = actor_update
+        self.natural_kl = natural_kl
+        self.natural_damping = natural_damping
+        self.max_kl = max_kl
         self.C = C
         self.actor_C = actor_C
         self.critic_solver = critic_solver
@@ -216,6 +236,13 @@ class RANDPOL(OnPolicyAlgorithm):
         for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
             for group in optimizer.param_groups:
                 group["lr"] *= group.get("lr_scale", 1.0)
+
+    @property
+    def resolved_actor_update(self) -> str:
+        """The actor update in use: ``actor_update``, or ``"clip"`` / ``"pg"`` from ``clip_range``."""
+        if self.actor_update is not None:
+            return self.actor_update
+        return "pg" if self.clip_range is None else "clip"
 
     @property
     def critic_bound(self) -> float:
@@ -310,12 +337,29 @@ class RANDPOL(OnPolicyAlgorithm):
             self._last_episode_starts = dones
             n_steps += 1
 
+        if self.policy.features_need_fit:
+            self._fit_feature_inputs(rollout_buffer)
         last_values = self._evaluate_critic(rollout_buffer, new_obs, truncated)
         rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
 
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _fit_feature_inputs(self, rollout_buffer: FeatureRolloutBuffer) -> None:
+        """Fit the random layers' input statistics on this rollout and recompute its actor features.
+
+        Runs once, at the end of the first rollout: the mean head starts at zero, so that
+        rollout's actions (and their log-likelihoods) did not depend on the features, and
+        recomputing the features with the frozen statistics leaves the rollout consistent.
+        """
+        n_steps, n_envs = rollout_buffer.buffer_size, rollout_buffer.n_envs
+        observations = obs_as_tensor(
+            rollout_buffer.observations.reshape(n_steps * n_envs, *rollout_buffer.obs_shape), self.device
+        )
+        self.policy.fit_feature_inputs(observations)
+        features = self.policy.actor_features(observations)
+        rollout_buffer.pi_features[...] = features.reshape(n_steps, n_envs, -1).cpu().numpy()
 
     def _evaluate_critic(
         self,
@@ -412,15 +456,45 @@ class RANDPOL(OnPolicyAlgorithm):
             return float(F.mse_loss(self.policy.values_from_features(vf_features).flatten(), returns))
 
     def _update_actor(self, rollout: FeatureRolloutBufferSamples) -> dict[str, float]:
-        """Policy-gradient steps on the actor head and log-std from the cached actor features."""
+        """Update the actor head and log-std from the cached actor features (see ``actor_update``)."""
         advantages = rollout.advantages
         if self.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy = self.policy
+        with th.no_grad():
+            # The rollout policy, against which every KL of this update is measured.
+            old = _ActorSnapshot(
+                weight=policy.action_net.weight.detach().clone(),
+                bias=policy.action_net.bias.detach().clone(),
+                log_std=policy.log_std.detach().clone(),
+                mean=policy.mean_actions(rollout.pi_features),
+            )
+        update = self.resolved_actor_update
+        if update == "natural":
+            stats = self._natural_step(rollout, advantages, old)
+        else:
+            stats = self._gradient_steps(rollout, advantages, old, clipped=update == "clip")
+        # Statistics once, on the whole rollout, instead of a sync per minibatch.
+        with th.no_grad():
+            log_prob, entropy = policy.log_prob_from_features(rollout.pi_features, rollout.actions)
+            stats.update(
+                policy_loss=float(-(advantages * log_prob).mean()),
+                entropy=float(entropy.mean()),
+                approx_kl=float(_approx_kl(log_prob - rollout.old_log_prob)),
+                kl=self._kl_from(old, rollout.pi_features),
+            )
+        return stats
+
+    def _gradient_steps(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, old: _ActorSnapshot, clipped: bool
+    ) -> dict[str, float]:
+        """Adam epochs on the vanilla policy gradient (``clipped=False``) or PPO's clipped surrogate."""
         n = advantages.shape[0]
         batch_size = n if self.batch_size is None else self.batch_size
         policy, optimizer = self.policy, self.policy.optimizer
         bound = self.actor_bound
         clip_fractions = []
+        guard_scale = 1.0
         stop = False
         for _ in range(self.n_epochs):
             # One whole-rollout step needs no shuffle, and a slice is a view where an index is a copy.
@@ -433,14 +507,14 @@ class RANDPOL(OnPolicyAlgorithm):
                         if _approx_kl(log_prob - rollout.old_log_prob[idx]) > 1.5 * self.target_kl:
                             stop = True
                             break
-                if self.clip_range is None:
+                if not clipped:
                     # Vanilla advantage policy gradient (the paper's actor update).
                     policy_loss = -(adv * log_prob).mean()
                 else:
                     # PPO's clipped surrogate: an ablation, not part of RANDPOL.
                     ratio = th.exp(log_prob - rollout.old_log_prob[idx])
-                    clipped = ratio.clamp(1 - self.clip_range, 1 + self.clip_range)
-                    policy_loss = -th.min(ratio * adv, clipped * adv).mean()
+                    clipped_ratio = ratio.clamp(1 - self.clip_range, 1 + self.clip_range)  # type: ignore[operator]
+                    policy_loss = -th.min(ratio * adv, clipped_ratio * adv).mean()
                     clip_fractions.append(((ratio - 1).abs() > self.clip_range).float().mean().detach())
                 loss = policy_loss - self.ent_coef * entropy.mean()
                 optimizer.zero_grad(set_to_none=True)
@@ -450,19 +524,110 @@ class RANDPOL(OnPolicyAlgorithm):
                 optimizer.step()
                 if bound is not None:
                     project_linf_(policy.action_net.weight, bound)
+                if self.max_kl is not None:
+                    guard_scale = self._guard_kl(old, rollout.pi_features)
+                    if guard_scale < 1.0:
+                        stop = True
+                        break
             if stop:
                 break
-        # Statistics once, on the whole rollout, instead of a sync per minibatch.
-        with th.no_grad():
-            log_prob, entropy = policy.log_prob_from_features(rollout.pi_features, rollout.actions)
-            stats = {
-                "policy_loss": float(-(advantages * log_prob).mean()),
-                "entropy": float(entropy.mean()),
-                "approx_kl": float(_approx_kl(log_prob - rollout.old_log_prob)),
-            }
-        if self.clip_range is not None:
+        stats: dict[str, float] = {}
+        if clipped:
             stats["clip_fraction"] = float(th.stack(clip_fractions).mean()) if clip_fractions else 0.0
+        if self.max_kl is not None:
+            stats["kl_guard_scale"] = guard_scale
         return stats
+
+    @th.no_grad()
+    def _natural_step(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, old: _ActorSnapshot
+    ) -> dict[str, float]:
+        """One natural-gradient step on the mean head and log-std, of KL ``natural_kl`` exactly.
+
+        The policy is Gaussian, ``N(W psi(s) + b, diag(sigma^2))`` with a state-independent
+        ``sigma``. With ``x = [psi(s); 1]``, the Fisher information of row ``i`` of ``[W b]``
+        is ``G / sigma_i^2``, ``G = E[x x^T]`` over the rollout's states, and that of
+        ``log sigma_i`` is 2; all cross terms are zero (Kakade 2001; Rajeswaran et al. 2017,
+        arXiv 1703.02660, Sec. 3). The natural gradient of ``E[A log pi]`` is therefore
+
+            d_i = G^{-1} E[A (a_i - mu_i) x]       (mean row i: one J x J Cholesky factor for all i)
+            d_log_sigma_i = (E[A ((a_i - mu_i)^2 / sigma_i^2 - 1)] + ent_coef) / 2
+
+        and the step ``eta * d`` is sized so that the exact KL from the rollout policy, averaged
+        over its states, equals ``natural_kl``. For the mean rows alone that KL is
+        ``eta^2 / 2 * sum_i E[(d_i . x)^2] / sigma_i^2``; with the log-std in the same step it
+        is the closed form of :func:`_line_kl`, solved for ``eta`` by Brent's method (a scalar
+        root, no policy evaluations). ``G`` gets a damping of ``natural_damping`` times its
+        mean diagonal for the solve; the KL uses the undamped step as taken.
+
+        :return: ``{"natural_step_size": eta}``.
+        """
+        policy = self.policy
+        psi = rollout.pi_features
+        n, n_features = psi.shape
+        sigma2 = th.exp(2 * old.log_std).double()
+        residuals = rollout.actions - old.mean  # (n, action_dim)
+        weighted = advantages[:, None] * residuals
+        # E[x x^T] and E[A (a - mu) x] with x = [psi; 1], in blocks (no concatenated copy of psi).
+        gram = th.empty(n_features + 1, n_features + 1, dtype=th.float64)
+        gram[:n_features, :n_features] = (psi.t() @ psi).double()
+        psi_sum = psi.sum(dim=0).double()
+        gram[:n_features, n_features] = psi_sum
+        gram[n_features, :n_features] = psi_sum
+        gram[n_features, n_features] = n
+        gram /= n
+        rhs = th.cat([psi.t() @ weighted, weighted.sum(dim=0, keepdim=True)]).double() / n  # (J + 1, action_dim)
+        damping = self.natural_damping * float(gram.diagonal().mean())
+        gram.diagonal().add_(damping)
+        direction = th.cholesky_solve(rhs, th.linalg.cholesky(gram))  # (J + 1, action_dim)
+        log_std_direction = ((advantages[:, None] * (residuals.square() / sigma2.float() - 1)).mean(dim=0).double() + self.ent_coef) / 2
+        # The mean change per unit step, at every state, and its mean square per action dimension.
+        mean_change = (psi.double() @ direction[:n_features] + direction[n_features]).float()
+        mean_square = mean_change.double().square().mean(dim=0)
+        eta = _step_for_kl(self.natural_kl, mean_square, log_std_direction, sigma2)
+        if eta > 0:
+            delta = (eta * direction).to(policy.action_net.weight.dtype)
+            policy.action_net.weight.add_(delta[:n_features].t())
+            policy.action_net.bias.add_(delta[n_features])
+            policy.log_std.add_((eta * log_std_direction).to(policy.log_std.dtype))
+            if self.actor_bound is not None:
+                project_linf_(policy.action_net.weight, self.actor_bound)
+        stats = {"natural_step_size": float(eta)}
+        if self.max_kl is not None:
+            stats["kl_guard_scale"] = self._guard_kl(old, psi)
+        return stats
+
+    @th.no_grad()
+    def _kl_from(self, old: _ActorSnapshot, pi_features: th.Tensor) -> float:
+        """Exact KL(rollout policy || current policy), averaged over the rollout's states (nats)."""
+        policy = self.policy
+        mean_square = (policy.mean_actions(pi_features) - old.mean).double().square().mean(dim=0)
+        log_std_change = (policy.log_std.detach() - old.log_std).double()
+        return _line_kl(1.0, mean_square, log_std_change, th.exp(2 * old.log_std).double())
+
+    @th.no_grad()
+    def _guard_kl(self, old: _ActorSnapshot, pi_features: th.Tensor) -> float:
+        """Scale the actor's change since ``old`` back until its exact KL is ``max_kl``.
+
+        Along the segment from the rollout policy to the current one, the mean moves linearly
+        and the log-std too, so the KL is :func:`_line_kl` of the scale and the scale that meets
+        ``max_kl`` is a scalar root. The actor-head bound still holds (the box is convex).
+
+        :return: the scale applied (1.0 when the KL was within ``max_kl``).
+        """
+        assert self.max_kl is not None
+        policy = self.policy
+        mean_square = (policy.mean_actions(pi_features) - old.mean).double().square().mean(dim=0)
+        log_std_change = (policy.log_std.detach() - old.log_std).double()
+        sigma2 = th.exp(2 * old.log_std).double()
+        if _line_kl(1.0, mean_square, log_std_change, sigma2) <= self.max_kl:
+            return 1.0
+        scale = _step_for_kl(self.max_kl, mean_square, log_std_change, sigma2, upper=1.0)
+        weight, bias, log_std = policy.action_net.weight, policy.action_net.bias, policy.log_std
+        weight.copy_(old.weight + scale * (weight - old.weight))
+        bias.copy_(old.bias + scale * (bias - old.bias))
+        log_std.copy_(old.log_std + scale * (log_std - old.log_std))
+        return scale
 
     def learn(
         self,
@@ -488,6 +653,59 @@ def _approx_kl(log_ratio: th.Tensor) -> th.Tensor:
     return ((th.exp(log_ratio) - 1) - log_ratio).mean()
 
 
+class _ActorSnapshot(NamedTuple):
+    """The rollout policy's actor: head weight (action_dim, J), bias and log-std (action_dim,),
+    and its means at the rollout's states (n, action_dim)."""
+
+    weight: th.Tensor
+    bias: th.Tensor
+    log_std: th.Tensor
+    mean: th.Tensor
+
+
+def _line_kl(scale: float, mean_square: th.Tensor, log_std_change: th.Tensor, sigma2: th.Tensor) -> float:
+    """Exact KL between diagonal Gaussians along a line, averaged over states (nats).
+
+    From ``N(mu(s), sigma^2)`` to ``N(mu(s) + t dmu(s), sigma^2 exp(2 t dls))``, with ``t =
+    scale``, the KL is ``sum_i [t dls_i + exp(-2 t dls_i) (1 + t^2 m_i / sigma_i^2) / 2 - 1/2]``,
+    ``m_i = E_s[dmu_i(s)^2]``.
+
+    :param mean_square: ``m``, shape (action_dim,).
+    :param log_std_change: ``dls``, shape (action_dim,).
+    :param sigma2: the old variances ``sigma^2``, shape (action_dim,).
+    """
+    t = float(scale)
+    terms = t * log_std_change + 0.5 * th.exp(-2 * t * log_std_change) * (1 + t * t * mean_square / sigma2) - 0.5
+    return float(terms.sum())
+
+
+def _step_for_kl(
+    target: float,
+    mean_square: th.Tensor,
+    log_std_change: th.Tensor,
+    sigma2: th.Tensor,
+    upper: float | None = None,
+) -> float:
+    """The scale ``t > 0`` at which :func:`_line_kl` equals ``target`` (0 if the direction is null).
+
+    Without a log-std change the KL is ``t^2 / 2 * sum(m / sigma^2)`` and ``t`` is closed-form;
+    otherwise the root is bracketed from that value (doubling) or by ``upper`` and found by
+    Brent's method to machine precision.
+    """
+    quadratic = float((mean_square / sigma2).sum()) / 2
+    if not bool(log_std_change.any()):
+        return math.sqrt(target / quadratic) if quadratic > 0 else 0.0
+    def excess(t: float) -> float:
+        return _line_kl(t, mean_square, log_std_change, sigma2) - target
+    if upper is None:
+        upper = math.sqrt(target / quadratic) if quadratic > 0 else 1.0
+        while excess(upper) < 0:
+            upper *= 2
+            if upper > 1e12:
+                return 0.0
+    return float(brentq(excess, 0.0, upper, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+
+
 def _check_options(
     *,
     n_steps: int,
@@ -499,6 +717,10 @@ def _check_options(
     max_grad_norm: float | None,
     clip_range: float | None,
     target_kl: float | None,
+    actor_update: str | None,
+    natural_kl: float,
+    natural_damping: float,
+    max_kl: float | None,
     C: float,
     actor_C: float | None,
     critic_solver: str,
@@ -519,6 +741,21 @@ def _check_options(
         (max_grad_norm is None or max_grad_norm > 0, f"max_grad_norm must be > 0 or None, got {max_grad_norm}"),
         (clip_range is None or clip_range > 0, f"clip_range must be > 0 or None (vanilla PG), got {clip_range}"),
         (target_kl is None or target_kl > 0, f"target_kl must be > 0 or None, got {target_kl}"),
+        (
+            actor_update is None or actor_update in ACTOR_UPDATES,
+            f"actor_update must be one of {ACTOR_UPDATES} or None (from clip_range), got {actor_update!r}",
+        ),
+        (
+            not (actor_update == "clip" and clip_range is None),
+            "actor_update='clip' needs clip_range (epsilon > 0, e.g. 0.2)",
+        ),
+        (
+            not (actor_update in ("pg", "natural") and clip_range is not None),
+            f"clip_range={clip_range} is only used by actor_update='clip', got actor_update={actor_update!r}",
+        ),
+        (natural_kl > 0, f"natural_kl must be > 0 (nats per natural step), got {natural_kl}"),
+        (natural_damping >= 0, f"natural_damping must be >= 0, got {natural_damping}"),
+        (max_kl is None or max_kl > 0, f"max_kl must be > 0 or None (no KL guard), got {max_kl}"),
         (C > 0, f"C (critic L-infinity constant, |alpha_j| <= C/J) must be > 0, got {C}"),
         (actor_C is None or actor_C > 0, f"actor_C must be > 0 or None (unbounded actor head), got {actor_C}"),
         (critic_solver in CRITIC_SOLVERS, f"critic_solver must be one of {CRITIC_SOLVERS}, got {critic_solver!r}"),
