@@ -9,7 +9,7 @@ result.aggregates           # rliable IQM / mean / median / optimality gap acros
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +126,7 @@ def _specs_for(runs: RunSet, conf_dir: str | Path | None) -> tuple[dict[str, Env
 
 
 def analyze(
-    runs_dir: str | Path,
+    runs_dir: str | Path | Sequence[str | Path],
     threshold_fraction: float | None = None,
     seed: int = 0,
     k: int = DEFAULT_LAST_K,
@@ -137,7 +137,7 @@ def analyze(
 ) -> Analysis:
     """Load a runs folder and compute every metric, aggregate and ratio.
 
-    :param runs_dir: a runs folder, a sweep folder or a single run folder
+    :param runs_dir: a runs folder, a sweep folder or a single run folder, or several
     :param threshold_fraction: None to use each env's ``reward_threshold`` from conf; else a
         fraction in (0, 1] of the way from the env's lower score bound to the best algorithm's
         final return (see :func:`analysis.metrics.thresholds`)
@@ -161,7 +161,8 @@ def analyze(
     if not 0 < reference_fraction <= 1:
         raise ValueError(f"reference fraction {reference_fraction} is invalid; expected a number in (0, 1]")
     say = log or (lambda line: None)
-    say(f"loading runs from {runs_dir}")
+    where = ", ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
+    say(f"loading runs from {where}")
     runs = load_runs(runs_dir, log=say)
     counts = runs.runs["status"].value_counts().to_dict()
     damaged = sum(p.skipped for p in runs.problems)
@@ -178,7 +179,7 @@ def analyze(
         ]
         listing += [f"  {p}" for p in runs.problems if p.skipped]
         raise NoCompletedRunsError(
-            f"no completed run under {str(runs_dir)!r}; nothing to compare. Runs found:\n"
+            f"no completed run under {where!r}; nothing to compare. Runs found:\n"
             + "\n".join(listing)
         )
     specs, notes = _specs_for(runs, conf_dir)

@@ -49,9 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         "runs_dir",
         metavar="RUNS_DIR",
         type=Path,
-        help="a sweep folder (results/runs/<sweep>), a runs folder or a single run folder",
+        nargs="+",
+        help="a sweep folder (results/runs/<sweep>), a runs folder or a single run folder; several are "
+        "read as one set (e.g. a study's runs and the benchmark runs they are compared with)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: RUNS_DIR/report)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: the first RUNS_DIR's report/)"
+    )
     parser.add_argument(
         "--threshold-fraction",
         type=_fraction,
@@ -133,10 +137,10 @@ def report_main(argv: list[str] | None = None) -> int:
     from analysis.analyze import analyze
     from analysis.report import write_report
 
-    out = args.out if args.out is not None else args.runs_dir / "report"
+    out = args.out if args.out is not None else args.runs_dir[0] / "report"
     try:
         result = analyze(
-            args.runs_dir,
+            args.runs_dir if len(args.runs_dir) > 1 else args.runs_dir[0],
             threshold_fraction=args.threshold_fraction,
             seed=args.seed,
             k=args.last_k,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,7 @@ class Run:
 class RunSet:
     """All runs under a folder, as tidy tables.
 
-    :param root: the folder that was searched
+    :param root: the folder that was searched (the first, when several were: see :attr:`roots`)
     :param runs: one row per loaded run (columns of :attr:`Run.info`), sorted by env, algo, seed
     :param curves: one row per evaluation point: the ``metrics.csv`` columns plus ``RUN_COLUMNS``
     :param episodes: one row per training episode: the ``episodes.csv`` columns plus ``RUN_COLUMNS``
@@ -315,6 +315,7 @@ class RunSet:
     problems: list[Problem] = field(default_factory=list)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roots: tuple[Path, ...] = ()
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -622,10 +623,11 @@ def _without_copies(runs: list[Run]) -> tuple[list[Run], list[Problem]]:
     return sorted(kept, key=lambda run: order[id(run)]), problems
 
 
-def load_runs(root: str | Path, log: Any = None) -> RunSet:
+def load_runs(root: str | Path | Sequence[str | Path], log: Any = None) -> RunSet:
     """Load every run folder under ``root`` into tidy tables.
 
-    :param root: a runs folder, a sweep folder or a single run folder
+    :param root: a runs folder, a sweep folder or a single run folder, or several of them (e.g. a
+        study's runs and the benchmark runs they are read against); a run found twice counts once
     :param log: callable taking one line of text for progress and problems (e.g. ``print``), or None
     :return: the tables and the problems found (damaged runs are listed there and skipped; a
         folder whose ``meta.json`` has the ``run_id`` of another, a copy, is skipped and named
@@ -633,11 +635,14 @@ def load_runs(root: str | Path, log: Any = None) -> RunSet:
     :raises FileNotFoundError: ``root`` does not exist
     :raises ValueError: no run folder at all under ``root``
     """
-    root = Path(root)
-    folders = find_run_folders(root)
+    roots = (Path(root),) if isinstance(root, (str, Path)) else tuple(Path(r) for r in root)
+    if not roots:
+        raise ValueError("no runs folder given")
+    folders = list(dict.fromkeys(folder for r in roots for folder in find_run_folders(r)))
+    where = " or ".join(repr(str(r)) for r in roots)
     if not folders:
         raise ValueError(
-            f"no run folders under {str(root)!r}: expected <sweep>/<env>/<algo>/seed<k>/ folders holding "
+            f"no run folders under {where}: expected <sweep>/<env>/<algo>/seed<k>/ folders holding "
             f"meta.json and metrics.csv (written by `randbench train`)"
         )
     runs: list[Run] = []
@@ -670,7 +675,8 @@ def load_runs(root: str | Path, log: Any = None) -> RunSet:
     empty_episodes = pd.DataFrame(columns=list(RUN_COLUMNS) + list(EPISODES_COLUMNS))
     order = ["env", "algo", "seed"]
     return RunSet(
-        root=root,
+        root=roots[0],
+        roots=roots,
         runs=table.sort_values(order, kind="stable").reset_index(drop=True),
         curves=(pd.concat(curves, ignore_index=True) if curves else empty_curves),
         episodes=(pd.concat(episodes, ignore_index=True) if episodes else empty_episodes),

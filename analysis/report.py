@@ -124,7 +124,8 @@ def _header(result: Analysis) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     skipped = f", {damaged} damaged run folder(s) skipped" if damaged else ""
     intro = (
-        f"Runs folder `{result.runs.root}`, generated {now}. {len(runs)} runs ({status}){skipped}. "
+        f"Runs {'folders' if len(result.runs.roots) > 1 else 'folder'} "
+        f"{', '.join(f'`{r}`' for r in (result.runs.roots or (result.runs.root,)))}, generated {now}. {len(runs)} runs ({status}){skipped}. "
         f"Confidence intervals: 95% percentile bootstrap over seeds ({result.reps} resamples, seed {result.seed})."
     )
     return [f"# randbench report: {sweeps}", "", intro, ""]

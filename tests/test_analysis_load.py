@@ -183,3 +183,20 @@ def test_reader_and_writer_agree_on_the_run_folder_columns():
 
     assert analysis.load.METRICS_COLUMNS == sweeps.rundir.METRICS_COLUMNS
     assert analysis.load.EPISODES_COLUMNS == sweeps.rundir.EPISODES_COLUMNS
+
+
+def test_several_runs_folders_are_read_as_one_set(tmp_path: Path, capsys):
+    """A study's runs and the benchmark runs they are read against, in one report."""
+    write_run(tmp_path / "study", "pendulum", "randpol_guard", 0, [500, 1000], [-900, -400], budget=1000)
+    ppo = write_run(tmp_path / "bench", "pendulum", "ppo", 0, [500, 1000], [-800, -300], budget=1000)
+    runs = load_runs([tmp_path / "study", tmp_path / "bench"])
+    assert sorted(runs.runs["algo"]) == ["ppo", "randpol_guard"] and not runs.problems
+    assert runs.roots == (tmp_path / "study", tmp_path / "bench")
+    # one folder named twice (directly and through its parent) counts once
+    assert len(load_runs([tmp_path / "bench", ppo]).runs) == 1
+    out = tmp_path / "out"
+    assert report_main([str(tmp_path / "study"), str(tmp_path / "bench"), "--out", str(out), "--reps", "100"]) == 0
+    text = (out / "report.md").read_text()
+    assert f"`{tmp_path / 'study'}`, `{tmp_path / 'bench'}`" in text and "randpol_guard" in text
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_runs([tmp_path / "study", tmp_path / "nope"])
