@@ -7,10 +7,31 @@ Reads only files on disk (the run folder contract of docs/design.md); never impo
     write_report(result, "results/runs/demo/report")
 """
 
-from analysis.analyze import Analysis, NoCompletedRunsError, analyze
-from analysis.load import Problem, RunFolderError, RunSet, load_run, load_runs
-from analysis.palette import algo_palette
-from analysis.report import ReportFiles, write_report
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562), not with the package: ``analysis.cli`` must answer ``--help``
+# without loading pandas, matplotlib, seaborn and rliable.
+_EXPORTS = {
+    "Analysis": "analysis.analyze",
+    "NoCompletedRunsError": "analysis.analyze",
+    "analyze": "analysis.analyze",
+    "Problem": "analysis.load",
+    "RunFolderError": "analysis.load",
+    "RunSet": "analysis.load",
+    "load_run": "analysis.load",
+    "load_runs": "analysis.load",
+    "algo_palette": "analysis.palette",
+    "ReportFiles": "analysis.report",
+    "write_report": "analysis.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
 
 __all__ = [
     "Analysis",

@@ -20,7 +20,8 @@ import scipy.stats
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
-DEFAULT_REPS = 2000
+from analysis.argtypes import DEFAULT_REPS
+
 CONFIDENCE = 0.95
 
 # rliable's aggregate metrics on a (n_runs, n_tasks) score matrix, in the order plotted.

@@ -9,34 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.aggregate import DEFAULT_REPS
-from analysis.metrics import DEFAULT_LAST_K
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected a fraction in (0, 1]") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1]")
-    return value
-
-
-def _markdown_path(text: str) -> Path:
-    if not text.endswith(".md"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a markdown file; expected a path ending in .md")
-    return Path(text)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
+from analysis.argtypes import DEFAULT_LAST_K, DEFAULT_REPS, fraction, markdown_path, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threshold-fraction",
-        type=_fraction,
+        type=fraction,
         default=None,
         metavar="F",
         help="return threshold per env at fraction F in (0, 1] of the way from the env's lower "
@@ -67,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ppo-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.9,
         metavar="F",
         help="PPO-level return, against which the paper's claim is judged: fraction F in (0, 1] of the way "
@@ -75,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--page",
-        type=_markdown_path,
+        type=markdown_path,
         default=None,
         metavar="PAGE.md",
         help="also write the report as one markdown page for the repository, its PNG figures in the folder "
@@ -96,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--video-steps",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="N",
         help="with --videos: env steps after which a clip's episode is cut (default: 500)",
@@ -104,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default: 0)")
     parser.add_argument(
         "--last-k",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_LAST_K,
         metavar="K",
         help=f"evaluation points averaged into the final return (default: {DEFAULT_LAST_K})",
     )
     parser.add_argument(
         "--reps",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_REPS,
         help=f"bootstrap resamples, >= 100 (default: {DEFAULT_REPS})",
     )

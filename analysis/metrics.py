@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.argtypes import DEFAULT_LAST_K
 from analysis.envspec import EnvSpec
 from analysis.load import RUN_COLUMNS
 
-DEFAULT_LAST_K = 3
 
 
 def final_return(returns: Sequence[float] | np.ndarray, k: int = DEFAULT_LAST_K) -> float:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.argtypes import EXIT_PASS, EXIT_REGRESSION, EXIT_UNUSABLE, REGRESS_TOLERANCE
 from analysis.atomic import write_atomic
 from analysis.envspec import EnvSpec, load_env_specs
 from analysis.load import RunSet, load_runs
@@ -41,9 +42,7 @@ from analysis.metrics import DEFAULT_LAST_K, align_curves, final_return, normali
 REFERENCE_FILE = "reference.json"
 CURVES_FILE = "curves.csv"
 REFERENCE_FORMAT = 1
-# Fraction of the env's score range (score_max - score_min) added below and above the reference
-# seeds' spread. Pendulum-v1: 0.1 x 1250 = 125 return.
-DEFAULT_TOLERANCE = 0.1
+DEFAULT_TOLERANCE = REGRESS_TOLERANCE
 METRICS = ("final_return", "auc")
 # The settings that define what a curve measures; a reference made with other values is unusable.
 PROTOCOL_KEYS = ("env_id", "env_kwargs", "budget", "eval_freq", "eval_episodes", "eval_deterministic")
@@ -61,10 +60,6 @@ TABLE_COLUMNS = (
     "worst_point_margin",
     "result",
 )
-
-EXIT_PASS = 0
-EXIT_REGRESSION = 1
-EXIT_UNUSABLE = 2
 
 
 class ReferenceUnusableError(ValueError):

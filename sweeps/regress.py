@@ -23,18 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.regress import (
-    DEFAULT_TOLERANCE,
-    EXIT_REGRESSION,
-    EXIT_UNUSABLE,
-    ReferenceUnusableError,
-    compare,
-    load_reference,
-    make_reference,
-    merge_reference,
-    summary,
-    write_reference,
-)
+from analysis.argtypes import EXIT_REGRESSION, EXIT_UNUSABLE
+from analysis.argtypes import REGRESS_TOLERANCE as DEFAULT_TOLERANCE
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP_DIR = REPO / "conf" / "sweep"
@@ -104,6 +94,17 @@ def _train(suite: str, runs_parent: Path, overrides: list[str]) -> tuple[Path, i
 def regress_main(argv: list[str] | None = None) -> int:
     """Run ``randbench regress``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # Imported after parsing: `--help` and a refused argument need no pandas.
+    from analysis.regress import (
+        ReferenceUnusableError,
+        compare,
+        load_reference,
+        make_reference,
+        merge_reference,
+        summary,
+        write_reference,
+    )
+
     if not (SWEEP_DIR / f"{args.suite}.yaml").is_file():
         known = sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
         print(f"randbench regress: no suite {args.suite!r}; accepted: {', '.join(known)}", file=sys.stderr)

@@ -16,8 +16,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeps.run import run
-
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
@@ -37,6 +35,9 @@ def train(cfg: DictConfig) -> str:
     jobs are all checked before the first one trains, and its exit status is set by the sweep
     summary (sweeps/hydra_callbacks.py).
     """
+    # Imported here, not with the module: `randbench train --help` need not load torch and SB3.
+    from sweeps.run import run
+
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         result = run(cfg)

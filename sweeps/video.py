@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from analysis.argtypes import positive_float, positive_int
+
 GL_BACKENDS = ("egl", "osmesa", "glfw")
 VIDEO_DIR = "video"
 MP4_NAME, GIF_NAME, META_NAME = "policy.mp4", "policy.gif", "video.json"
@@ -366,26 +368,6 @@ def read_video(run_dir: str | Path, **settings: Any) -> dict[str, Any] | None:
     return info if info.get("model_sha256") == file_sha256(model) else None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be > 0")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``randbench video``."""
     parser = argparse.ArgumentParser(
@@ -395,18 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a completed run folder (holds model.zip)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/video)")
-    parser.add_argument("--episodes", type=_positive_int, default=1, help="episodes in the clip (default: 1)")
+    parser.add_argument("--episodes", type=positive_int, default=1, help="episodes in the clip (default: 1)")
     parser.add_argument(
-        "--max-steps", type=_positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
+        "--max-steps", type=positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
         help=f"env steps after which an episode is cut (default: {DEFAULT_MAX_STEPS})",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: run seed + 20000)")
     parser.add_argument(
-        "--gif-width", type=_positive_int, default=DEFAULT_GIF_WIDTH, metavar="PX",
+        "--gif-width", type=positive_int, default=DEFAULT_GIF_WIDTH, metavar="PX",
         help=f"GIF width in pixels (default: {DEFAULT_GIF_WIDTH})",
     )
     parser.add_argument(
-        "--gif-fps", type=_positive_float, default=DEFAULT_GIF_FPS, metavar="F",
+        "--gif-fps", type=positive_float, default=DEFAULT_GIF_FPS, metavar="F",
         help=f"GIF frames per second (default: {DEFAULT_GIF_FPS:g})",
     )
     parser.add_argument(
