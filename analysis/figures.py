@@ -90,6 +90,7 @@ def plot_return_curves(
     seed: int = 0,
     num: int = 101,
     reps: int = 1000,
+    markers: Mapping[str, float] | None = None,
 ) -> Figure:
     """Evaluation return against timesteps or train wall-clock, one panel per env.
 
@@ -104,6 +105,8 @@ def plot_return_curves(
     :param seed: bootstrap seed
     :param num: grid points per curve
     :param reps: bootstrap resamples per grid point
+    :param markers: env -> x value drawn as a dotted vertical line (the equal train time at
+        which the report compares returns, on the train-time axis)
     """
     # Each algorithm gets its own grid: its runs may cover other ranges than another algorithm's
     # (rollout lengths differ in timesteps; speed differs in seconds).
@@ -138,6 +141,9 @@ def plot_return_curves(
             threshold = (thresholds or {}).get(env, np.nan)
             if np.isfinite(threshold):
                 ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1)
+            marker = (markers or {}).get(env, np.nan)
+            if np.isfinite(marker):
+                ax.axvline(marker, color="0.3", linestyle=":", linewidth=1.2)
             env_id = curves.loc[curves["env"] == env, "env_id"].iloc[0]
             ax.set_title(f"{env} ({env_id})" if isinstance(env_id, str) else env)
             ax.set_xlabel(AXIS_LABELS.get(x, x))
@@ -147,6 +153,8 @@ def plot_return_curves(
         for ax in axes.flat[len(envs) :]:
             ax.set_visible(False)
         extra = [plt.Line2D([], [], color="0.3", linestyle="--", label="threshold")] if thresholds else []
+        if markers:
+            extra.append(plt.Line2D([], [], color="0.3", linestyle=":", label="equal train time"))
         _shared_legend(fig, algos, palette, extra)
         fig.tight_layout()
     return fig
@@ -562,7 +570,8 @@ def paper_figures(result: Analysis) -> dict[str, Figure | str]:
             completed, "timesteps", result.thresholds, palette, seed, reps=result.reps
         ),
         "return_vs_train_time": lambda: plot_return_curves(
-            completed, "train_time_s", result.thresholds, palette, seed, reps=result.reps
+            completed, "train_time_s", result.thresholds, palette, seed, reps=result.reps,
+            markers=result.equal_times,
         ),
         "fps": lambda: plot_fps(result.run_metrics, palette, seed, result.reps),
         "time_to_threshold": lambda: plot_time_to_threshold(result.run_metrics, palette, seed, result.reps),

@@ -653,7 +653,7 @@ def _figures_section(
         "return_vs_timesteps": "Mean evaluation return over seeds with 95% bootstrap CI band; curves "
         "interpolated on a common grid; dashed: threshold.",
         "return_vs_train_time": "The same against train wall-clock (evaluation excluded); each curve ends "
-        "where its shortest seed ends.",
+        "where its shortest seed ends; dotted: the equal train time of the \"Return at equal train time\" table.",
         "fps": "Median training FPS per run, mean over seeds with 95% CI.",
         "time_to_threshold": "Over the seeds that reached the threshold (k/n); hatched: not reached by any seed.",
         "aggregate_intervals": "IQM, mean, median and optimality gap of normalized scores; bar: 95% CI, "
