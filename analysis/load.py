@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from analysis.runlock import holder_gone, read_lock
+
 RUN_FILES = ("meta.json", "metrics.csv", "episodes.csv", "config.yaml")
 METRICS_COLUMNS = (
     "timesteps",
@@ -43,6 +45,8 @@ METRICS_COLUMNS = (
 REQUIRED_FINITE = ("timesteps", "train_time_s", "wall_time_s", "eval_return_mean")
 EPISODES_COLUMNS = ("timesteps", "train_time_s", "return", "length")
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
+# Not written by a run: a "running" run whose lock holder is gone is listed as lost (analysis.runlock).
+LOST = "lost"
 # Files a completed run promises besides the four above (vecnormalize.pkl when env.normalize is
 # true or a mapping of VecNormalize arguments).
 MODEL_FILE = "model.zip"
@@ -478,6 +482,11 @@ def load_run(folder: str | Path) -> tuple[Run, list[Problem]]:
     folder = Path(folder)
     warnings: list[Problem] = []
     meta = _read_meta(folder)
+    if meta["status"] == "running":
+        lock = read_lock(folder)
+        reason = None if lock is None else holder_gone(lock)
+        if reason is not None:  # nobody writes this folder any more: the run was lost, not running
+            meta = {**meta, "status": LOST, "error": meta.get("error") or f"lost: {reason}"}
     status = meta["status"]
     try:
         config = _read_config(folder)

@@ -72,6 +72,9 @@ class RunRecorder(BaseCallback):
     :param progress: print one line per evaluation.
     :param budget_s: train seconds (evaluation excluded) after which training stops at the next
         rollout or update boundary; None for no time limit.
+    :param parent_pid: stop (``KeyboardInterrupt``, recorded as ``interrupted``) at the next
+        rollout once this process is no longer this one's parent: the sweep that started the job
+        is gone. None: no such check.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class RunRecorder(BaseCallback):
         label: str = "",
         progress: bool = True,
         budget_s: float | None = None,
+        parent_pid: int | None = None,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = Path(run_dir)
@@ -107,6 +111,7 @@ class RunRecorder(BaseCallback):
         self.stop_reason: str | None = None  # "budget_s" once the time budget stopped training
         self.stop_train_time_s: float | None = None  # train time when the stop was asked for
         self.load_1m: list[float] = []  # 1-minute load average at each evaluation
+        self.parent_pid = parent_pid
 
     # -- timing -----------------------------------------------------------------------------
     def train_time_s(self, now: float | None = None) -> float:
@@ -143,6 +148,9 @@ class RunRecorder(BaseCallback):
 
     # -- evaluation -------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            # The sweep that started this job is gone (killed): a worker must not train on alone.
+            raise KeyboardInterrupt(f"the sweep process {self.parent_pid} that started this run is gone")
         if self.num_timesteps >= self._next_eval:
             self.evaluate()
         if self.budget_s is not None and self.stop_reason is None:

@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
+from sweeps.lock import acquire, check_unlocked
 from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import (
     atomic_write_json,
@@ -349,6 +350,8 @@ def plan_run(cfg: DictConfig) -> str:
             f"force=true replaces it, or another sweep_name or output.root keeps both"
         )
     check_writable(run_dir, create=False)
+    if run_dir.is_dir():
+        check_unlocked(run_dir)  # another live process writes this run
     return "train"
 
 
@@ -362,7 +365,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run(cfg: DictConfig) -> RunResult:
+def run(cfg: DictConfig, parent_pid: int | None = None) -> RunResult:
     """Train one (algo, env, seed) as configured and record it in its run folder.
 
     Skips the run when its ``meta.json`` says ``completed`` (unless ``force``). Bad input
@@ -375,6 +378,9 @@ def run(cfg: DictConfig) -> RunResult:
     config leaves the finished run as it was.
 
     :param cfg: the composed run config (conf/config.yaml).
+    :param parent_pid: the PID of the sweep process that started this job (a joblib worker's
+        parent); when it is gone, training stops at the next rollout and the run is recorded as
+        ``interrupted``. None for a run that belongs to no sweep process.
     :return: the run folder and its final status: ``completed``, ``failed``, ``diverged``,
         ``skipped`` (completed before, same config), ``excluded`` (not in ``sweep_jobs``) or
         ``dry_run``.
@@ -406,11 +412,15 @@ def run(cfg: DictConfig) -> RunResult:
     train_env, eval_env, model = build_run(cfg)
     try:
         check_writable(run_dir, create=True)
+        lock = acquire(run_dir)  # one writer per run folder; refused while another lives
     except BaseException:
         train_env.close()
         eval_env.close()
         raise
-    return _train(cfg, model, train_env, eval_env, run_dir, label)
+    try:
+        return _train(cfg, model, train_env, eval_env, run_dir, label, parent_pid)
+    finally:
+        lock.release()
 
 
 def _refusal(cfg: DictConfig, caught: BaseException) -> ValueError:
@@ -536,7 +546,9 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
     }
 
 
-def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str) -> RunResult:
+def _train(
+    cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str, parent_pid: int | None = None
+) -> RunResult:
     _clear(run_dir)
     # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
     # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
@@ -572,6 +584,7 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         label=label,
         progress=cfg.progress,
         budget_s=cfg.get("budget_s"),
+        parent_pid=parent_pid,
     )
     evaluations = (
         "" if cfg.eval.freq <= cfg.budget or cfg.get("budget_s") is not None
