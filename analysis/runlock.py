@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-LOCK_NAME = ".lock.json"
+from analysis.contract import LOCK_FILE as LOCK_NAME
+
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0  # ten missed heartbeats
 

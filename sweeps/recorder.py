@@ -27,7 +27,6 @@ import time
 from collections import deque
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +34,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
+from analysis.contract import EPISODES_COLUMNS, METRICS_COLUMNS, EpisodeRow, MetricsRow
 from sweeps.loggers import HARNESS_KEYS, log_harness_scalars
-from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS, atomic_write_csv
+from sweeps.rundir import atomic_write_csv
 
 
 class DivergedError(RuntimeError):
@@ -99,8 +99,8 @@ class RunRecorder(BaseCallback):
         self.deterministic = deterministic
         self.label = label
         self.progress = progress
-        self.metrics: list[list[Any]] = []
-        self.episodes: list[tuple[int, float, float, int]] = []
+        self.metrics: list[MetricsRow] = []
+        self.episodes: list[EpisodeRow] = []
         self._recent_returns: deque[float] = deque(maxlen=100)
         self._infos_seen = False
         self._t0 = self._cpu0 = 0.0
@@ -124,7 +124,7 @@ class RunRecorder(BaseCallback):
 
     # -- training episodes ------------------------------------------------------------------
     def _record_episode(self, episode_return: float, length: int) -> None:
-        self.episodes.append((self.num_timesteps, self.train_time_s(), float(episode_return), int(length)))
+        self.episodes.append(EpisodeRow(self.num_timesteps, self.train_time_s(), float(episode_return), int(length)))
         self._recent_returns.append(float(episode_return))
         if not math.isfinite(episode_return):
             raise DivergedError(f"non-finite training episode return {episode_return} at {self.num_timesteps} steps")
@@ -166,7 +166,7 @@ class RunRecorder(BaseCallback):
 
     def finish(self) -> None:
         """Evaluate the final policy unless the last evaluation was at the current step count."""
-        if not self.metrics or self.metrics[-1][0] != self.num_timesteps:
+        if not self.metrics or self.metrics[-1].timesteps != self.num_timesteps:
             self.evaluate()
 
     def check_finite(self) -> None:
@@ -205,24 +205,25 @@ class RunRecorder(BaseCallback):
         last_steps, last_time = self._last_point
         interval = train_time - last_time
         fps = (self.num_timesteps - last_steps) / interval if interval > 0 else float("nan")
-        row = [
-            self.num_timesteps,
-            train_time,
-            start - self._t0,
-            time.process_time() - self._cpu0,
-            fps,
-            float(returns.mean()),
-            float(returns.std()),
-            float(returns.min()),
-            float(returns.max()),
-            len(returns),
-            float(np.mean(lengths)),
-            float(np.mean(self._recent_returns)) if self._recent_returns else float("nan"),
-        ]
+        row = MetricsRow(
+            timesteps=self.num_timesteps,
+            train_time_s=train_time,
+            wall_time_s=start - self._t0,
+            cpu_time_s=time.process_time() - self._cpu0,
+            fps=fps,
+            eval_return_mean=float(returns.mean()),
+            eval_return_std=float(returns.std()),
+            eval_return_min=float(returns.min()),
+            eval_return_max=float(returns.max()),
+            eval_episodes=len(returns),
+            eval_length_mean=float(np.mean(lengths)),
+            train_return_mean=float(np.mean(self._recent_returns)) if self._recent_returns else float("nan"),
+        )
         self.metrics.append(row)
         # TensorBoard / W&B, when configured (sweeps/loggers.py); progress.csv is left alone.
-        log_harness_scalars(self.logger, dict(zip(HARNESS_KEYS, [*row[5:9], row[10], row[1], row[2], row[4]])),
-                            self.num_timesteps)
+        harness = (row.eval_return_mean, row.eval_return_std, row.eval_return_min, row.eval_return_max,
+                   row.eval_length_mean, row.train_time_s, row.wall_time_s, row.fps)
+        log_harness_scalars(self.logger, dict(zip(HARNESS_KEYS, harness, strict=True)), self.num_timesteps)
         self.load_1m.append(_load_1m())
         self._last_point = (self.num_timesteps, train_time)
         while self._next_eval <= self.num_timesteps:
@@ -239,8 +240,8 @@ class RunRecorder(BaseCallback):
         atomic_write_csv(self.run_dir / "metrics.csv", METRICS_COLUMNS, self.metrics)
         atomic_write_csv(self.run_dir / "episodes.csv", EPISODES_COLUMNS, self.episodes)
 
-    def _print_progress(self, row: list[Any]) -> None:
-        steps, train_time, wall = row[0], row[1], row[2]
+    def _print_progress(self, row: MetricsRow) -> None:
+        steps, train_time, wall = row.timesteps, row.train_time_s, row.wall_time_s
         done = min(steps / max(self.total_timesteps, 1), 1.0)
         rate = steps / wall if wall > 0 else float("nan")
         eta = max(self.total_timesteps - steps, 0) / rate if rate > 0 else float("nan")
@@ -249,7 +250,7 @@ class RunRecorder(BaseCallback):
             eta = min(eta, max(self.budget_s - train_time, 0.0) * wall / train_time if train_time > 0 else eta)
         print(
             f"[{self.label}] {steps:>10,}/{self.total_timesteps:,} steps ({done:6.1%}) | "
-            f"eval return {row[5]:9.2f} ± {row[6]:7.2f} | fps {row[4]:8.1f} | "
+            f"eval return {row.eval_return_mean:9.2f} ± {row.eval_return_std:7.2f} | fps {row.fps:8.1f} | "
             f"train {_fmt_duration(train_time)} | elapsed {_fmt_duration(wall)} | ETA {_fmt_duration(eta)}",
             flush=True,
         )

@@ -31,6 +31,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
+from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
@@ -44,12 +45,6 @@ from sweeps.rundir import (
     remove_temp_files,
 )
 
-# Files of a previous, unfinished attempt that a restart replaces.
-RUN_FILES = (
-    "config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "meta.json", "model.zip", "vecnormalize.pkl",
-)
-# Files a completed run has (meta.json is written last, once they are all there).
-PROMISED_FILES = ("config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "model.zip")
 # Top-level config keys that change neither what is trained nor what is measured: a completed run
 # whose config differs from a re-run's only in these is the same run, and is skipped.
 UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra")
@@ -487,7 +482,7 @@ def check_buildable(cfg: DictConfig) -> None:
 
 def _clear(run_dir: Path) -> None:
     """Remove the files of a previous unfinished attempt (or of a forced re-run), temporary ones too."""
-    for name in RUN_FILES:
+    for name in ATTEMPT_FILES:
         (run_dir / name).unlink(missing_ok=True)
     remove_temp_files(run_dir)
 
@@ -509,7 +504,7 @@ def signals_deferred() -> Iterator[None]:
 def _promised_files(train_env: Any) -> tuple[str, ...]:
     from stable_baselines3.common.vec_env import VecNormalize
 
-    return PROMISED_FILES + (("vecnormalize.pkl",) if isinstance(train_env, VecNormalize) else ())
+    return PROMISED_FILES + ((VECNORMALIZE_FILE,) if isinstance(train_env, VecNormalize) else ())
 
 
 def _write_final_files(model: Any, train_env: Any, recorder: RunRecorder, run_dir: Path) -> None:
@@ -611,7 +606,7 @@ def _train(
                 end_time=_now(),
                 timesteps=int(model.num_timesteps),
                 duration_s=time.perf_counter() - started,
-                train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
+                train_time_s=recorder.metrics[-1].train_time_s if recorder.metrics else None,
                 evaluations=len(recorder.metrics),
                 **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
                 **_load_info(recorder.load_1m),

@@ -88,7 +88,7 @@ def test_report_lists_a_running_run_whose_holder_is_gone_as_lost(tmp_path, other
     alive = write_run(tmp_path, "pendulum", "ppo", 0, [500], [-900.0], status="running")
     gone = write_run(tmp_path, "pendulum", "a2c", 0, [500], [-900.0], status="running")
     stale = write_run(tmp_path, "pendulum", "sac", 0, [500], [-900.0], status="running")
-    unknown = write_run(tmp_path, "pendulum", "td3", 0, [500], [-900.0], status="running")
+    write_run(tmp_path, "pendulum", "td3", 0, [500], [-900.0], status="running")  # no lock file
     write_lock(alive, other_process.pid)
     write_lock(gone, dead_pid())
     write_lock(stale, other_process.pid, heartbeat_age_s=STALE_AFTER_S + 60)
@@ -129,7 +129,9 @@ def test_workers_of_a_killed_sweep_stop_and_take_no_further_job(runs_root):
             started.add(line.split("]")[0])
         if len(started) == 2:
             break
-    workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    workers = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     process.send_signal(signal.SIGKILL)
     process.wait()
     seed_dirs = [runs_root / "orphan" / "pendulum" / "ppo" / f"seed{k}" for k in range(3)]
