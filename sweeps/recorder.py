@@ -89,6 +89,8 @@ class RunRecorder(BaseCallback):
         progress: bool = True,
         budget_s: float | None = None,
         parent_pid: int | None = None,
+        checkpoint_freq: int | None = None,
+        on_checkpoint: Any = None,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = Path(run_dir)
@@ -112,11 +114,52 @@ class RunRecorder(BaseCallback):
         self.stop_train_time_s: float | None = None  # train time when the stop was asked for
         self.load_1m: list[float] = []  # 1-minute load average at each evaluation
         self.parent_pid = parent_pid
+        # Checkpoints (sweeps/checkpoint.py): every checkpoint_freq env steps, on_checkpoint() writes one.
+        self.checkpoint_freq = None if checkpoint_freq is None else int(checkpoint_freq)
+        self.on_checkpoint = on_checkpoint
+        self._next_checkpoint = self.checkpoint_freq
+        self.checkpoint_times: list[float] = []  # seconds each checkpoint took
+        # Time already spent by earlier attempts of a resumed run (load_state_dict).
+        self._train_offset = self._wall_offset = self._cpu_offset = 0.0
 
     # -- timing -----------------------------------------------------------------------------
     def train_time_s(self, now: float | None = None) -> float:
         """Seconds spent training so far: wall-clock since learn() started, minus evaluation."""
-        return (time.perf_counter() if now is None else now) - self._t0 - self._excluded_s
+        return self._train_offset + (time.perf_counter() if now is None else now) - self._t0 - self._excluded_s
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs of the recorder (JSON-serializable), as of now."""
+        now = time.perf_counter()
+        return {
+            "metrics": [list(row) for row in self.metrics],
+            "episodes": [list(row) for row in self.episodes],
+            "recent_returns": list(self._recent_returns),
+            "infos_seen": self._infos_seen,
+            "train_time_s": self.train_time_s(now),
+            "wall_time_s": self._wall_offset + now - self._t0,
+            "cpu_time_s": self._cpu_offset + time.process_time() - self._cpu0,
+            "next_eval": self._next_eval,
+            "next_checkpoint": self._next_checkpoint,
+            "last_point": list(self._last_point),
+            "load_1m": list(self.load_1m),
+            "checkpoint_times": list(self.checkpoint_times),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s record: rows kept, times accumulating from there."""
+        self.metrics = [MetricsRow(*row) for row in state["metrics"]]
+        self.episodes = [EpisodeRow(*row) for row in state["episodes"]]
+        self._recent_returns.extend(state["recent_returns"])
+        self._infos_seen = bool(state["infos_seen"])
+        self._train_offset = float(state["train_time_s"])
+        self._wall_offset = float(state["wall_time_s"])
+        self._cpu_offset = float(state["cpu_time_s"])
+        self._next_eval = int(state["next_eval"])
+        if self.checkpoint_freq is not None:
+            self._next_checkpoint = int(state["next_checkpoint"] or self.checkpoint_freq)
+        self._last_point = (int(state["last_point"][0]), float(state["last_point"][1]))
+        self.load_1m = list(state["load_1m"])
+        self.checkpoint_times = list(state.get("checkpoint_times", []))
 
     def _on_training_start(self) -> None:
         self._t0 = time.perf_counter()
@@ -153,6 +196,14 @@ class RunRecorder(BaseCallback):
             raise KeyboardInterrupt(f"the sweep process {self.parent_pid} that started this run is gone")
         if self.num_timesteps >= self._next_eval:
             self.evaluate()
+        if self._next_checkpoint is not None and self.on_checkpoint is not None and self.num_timesteps >= self._next_checkpoint:
+            while self._next_checkpoint <= self.num_timesteps:
+                self._next_checkpoint += self.checkpoint_freq  # type: ignore[operator]
+            start = time.perf_counter()
+            self.on_checkpoint()  # the time it takes is not training
+            elapsed = time.perf_counter() - start
+            self.checkpoint_times.append(elapsed)
+            self._excluded_s += elapsed
         if self.budget_s is not None and self.stop_reason is None:
             train_time = self.train_time_s()
             if train_time >= self.budget_s:
@@ -208,8 +259,8 @@ class RunRecorder(BaseCallback):
         row = MetricsRow(
             timesteps=self.num_timesteps,
             train_time_s=train_time,
-            wall_time_s=start - self._t0,
-            cpu_time_s=time.process_time() - self._cpu0,
+            wall_time_s=self._wall_offset + start - self._t0,
+            cpu_time_s=self._cpu_offset + time.process_time() - self._cpu0,
             fps=fps,
             eval_return_mean=float(returns.mean()),
             eval_return_std=float(returns.std()),

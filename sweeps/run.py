@@ -35,6 +35,7 @@ from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
+from sweeps.checkpoint import find_checkpoint, load_model, remove_checkpoints, restore_progress, save_checkpoint
 from sweeps.lock import acquire, check_unlocked
 from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import (
@@ -47,7 +48,7 @@ from sweeps.rundir import (
 
 # Top-level config keys that change neither what is trained nor what is measured: a completed run
 # whose config differs from a re-run's only in these is the same run, and is skipped.
-UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra")
+UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra", "checkpoint")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -130,6 +131,9 @@ def check_run_config(cfg: DictConfig) -> None:
         isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0
     ):
         raise ValueError(f"budget_s={budget_s!r} is invalid; expected null or train seconds > 0")
+    freq = OmegaConf.select(cfg, "checkpoint.freq")
+    if freq is not None and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
+        raise ValueError(f"checkpoint.freq={freq!r} is invalid; expected null (no checkpoints) or env steps >= 1")
     check_sweep_jobs(cfg.get("sweep_jobs"))
     from sweeps.loggers import check_logger_config  # refuse a bad logger setting before any folder work
 
@@ -541,16 +545,58 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
     }
 
 
+def _resume_point(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """The checkpoint an unfinished run continues from, with the interrupted attempt's meta.json.
+
+    None for a forced re-run, a completed run or one without a checkpoint of this config.
+    """
+    if cfg.force or read_status(run_dir) == "completed":
+        return None
+    found = find_checkpoint(run_dir, config_digest(cfg))
+    if found is None:
+        return None
+    try:
+        previous = json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        previous = {}
+    return found[0], found[1], previous if isinstance(previous, dict) else {}
+
+
 def _train(
     cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str, parent_pid: int | None = None
 ) -> RunResult:
-    _clear(run_dir)
+    resume = _resume_point(cfg, run_dir)
+    resumes: list[dict[str, Any]] = []
+    if resume is not None:
+        folder, state, previous = resume
+        try:
+            model = load_model(folder, model, train_env)
+        except Exception as caught:  # noqa: BLE001 - an unusable checkpoint: start again from step 0
+            print(f"[{label}] checkpoint {folder} cannot be loaded ({_summary(caught)}); starting from step 0",
+                  flush=True)
+            resume = None
+    if resume is None:
+        _clear(run_dir)
+        remove_checkpoints(run_dir)
+    else:
+        remove_temp_files(run_dir)
+        interrupted_at = previous.get("timesteps")
+        resumes = [*previous.get("resumes", []), {
+            "time": _now(),
+            "from_timesteps": int(state["timesteps"]),
+            "interrupted_at_timesteps": interrupted_at,
+            "lost_timesteps": max(int(interrupted_at) - int(state["timesteps"]), 0)
+            if isinstance(interrupted_at, int) else None,
+            "previous_status": previous.get("status"),
+        }]
     # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
     # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
     # TensorBoard and W&B too when the config's logger node asks for them (sweeps/loggers.py).
     from sweeps.loggers import configure_run_logger
 
     configure_run_logger(cfg, model, run_dir)
+    if resume is not None:
+        restore_progress(resume[0], model)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     info = _base_meta(cfg, label) | {
         # of the config without UNCHECKED_KEYS; config.yaml holds the whole config
@@ -559,6 +605,9 @@ def _train(
         "device": str(model.device),  # what training really uses ("auto" resolved)
         "parameters": meta.parameter_counts(model),
     }
+    if resumes:  # the run began with its first attempt; each resume is listed
+        info["start_time"] = resume[2].get("start_time", info["start_time"])  # type: ignore[index]
+        info["resumes"] = resumes
     try:
         atomic_write_text(run_dir / "config.yaml", config_yaml)
         atomic_write_json(run_dir / "meta.json", info)
@@ -580,7 +629,12 @@ def _train(
         progress=cfg.progress,
         budget_s=cfg.get("budget_s"),
         parent_pid=parent_pid,
+        checkpoint_freq=OmegaConf.select(cfg, "checkpoint.freq"),
+        on_checkpoint=lambda: save_checkpoint(run_dir, model, train_env, recorder, info["config_digest"]),
     )
+    if resume is not None:
+        recorder.load_state_dict(resume[1]["recorder"])
+        recorder.flush()  # metrics.csv and episodes.csv as of the checkpoint, at once
     evaluations = (
         "" if cfg.eval.freq <= cfg.budget or cfg.get("budget_s") is not None
         else f"; eval.freq={cfg.eval.freq:,} > budget: one evaluation, at the end"
@@ -610,6 +664,7 @@ def _train(
                 evaluations=len(recorder.metrics),
                 **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
                 **_load_info(recorder.load_1m),
+                checkpoints=_checkpoint_info(recorder),
             )
             # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
             if callable(getattr(model, "sparsity_report", None)):
@@ -619,6 +674,8 @@ def _train(
                     info["sparsity"] = {"error": _summary(caught)}
             try:
                 atomic_write_json(run_dir / "meta.json", info)
+                if status == "completed":
+                    remove_checkpoints(run_dir)  # a completed run is never resumed
             except OSError as caught:
                 note = (f"could not record the outcome ({status}) in {run_dir / 'meta.json'}: "
                         f"{_summary(caught)}; it still says 'running', so a re-run restarts the run")
@@ -630,7 +687,11 @@ def _train(
         with sigterm_as_interrupt():
             try:
                 try:
-                    model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+                    if resume is None:
+                        model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+                    else:  # the rest of the budget; SB3 adds the steps already made
+                        model.learn(total_timesteps=max(int(cfg.budget) - int(model.num_timesteps), 0),
+                                    callback=recorder, reset_num_timesteps=False)
                 except TimeBudgetReached:  # a completed run: evaluate the final policy
                     recorder.finish()
             except KeyboardInterrupt as caught:
@@ -694,6 +755,17 @@ def _stop_info(recorder: RunRecorder, status: str, timesteps: int, budget: int) 
             "budget_s_overshoot_s": float(recorder.stop_train_time_s - recorder.budget_s),
         }
     return {"stop_reason": "budget" if timesteps >= budget else None}
+
+
+def _checkpoint_info(recorder: RunRecorder) -> dict[str, Any]:
+    """How many checkpoints the run wrote (all attempts) and what they cost, in seconds."""
+    times = recorder.checkpoint_times
+    return {
+        "freq": recorder.checkpoint_freq,
+        "count": len(times),
+        "total_s": round(sum(times), 3),
+        "max_s": round(max(times), 3) if times else None,
+    }
 
 
 def _load_info(samples: list[float]) -> dict[str, Any]:
