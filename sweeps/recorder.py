@@ -121,6 +121,8 @@ class RunRecorder(BaseCallback):
         self.checkpoint_times: list[float] = []  # seconds each checkpoint took
         # Time already spent by earlier attempts of a resumed run (load_state_dict).
         self._train_offset = self._wall_offset = self._cpu_offset = 0.0
+        self._training = False
+        self.stop_request: str | None = None  # why training must stop at the next rollout (a signal)
 
     # -- timing -----------------------------------------------------------------------------
     def train_time_s(self, now: float | None = None) -> float:
@@ -161,7 +163,19 @@ class RunRecorder(BaseCallback):
         self.load_1m = list(state["load_1m"])
         self.checkpoint_times = list(state.get("checkpoint_times", []))
 
+    def request_stop(self, reason: str) -> bool:
+        """Ask a training, checkpointing run to checkpoint and stop at the next rollout boundary.
+
+        :return: False when the request cannot be deferred (not training, no checkpoints, or a
+            stop was already asked for): the caller stops the run at once.
+        """
+        if not self._training or self.on_checkpoint is None or self.checkpoint_freq is None or self.stop_request:
+            return False
+        self.stop_request = reason
+        return True
+
     def _on_training_start(self) -> None:
+        self._training = True
         self._t0 = time.perf_counter()
         self._cpu0 = time.process_time()
 
@@ -191,6 +205,10 @@ class RunRecorder(BaseCallback):
 
     # -- evaluation -------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
+        if self.stop_request is not None:  # a deferred SIGTERM: keep the work, then stop
+            self._training = False
+            self._write_checkpoint()
+            raise KeyboardInterrupt(f"{self.stop_request}; checkpoint written at {self.num_timesteps} steps")
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             # The sweep that started this job is gone (killed): a worker must not train on alone.
             raise KeyboardInterrupt(f"the sweep process {self.parent_pid} that started this run is gone")
@@ -199,11 +217,7 @@ class RunRecorder(BaseCallback):
         if self._next_checkpoint is not None and self.on_checkpoint is not None and self.num_timesteps >= self._next_checkpoint:
             while self._next_checkpoint <= self.num_timesteps:
                 self._next_checkpoint += self.checkpoint_freq  # type: ignore[operator]
-            start = time.perf_counter()
-            self.on_checkpoint()  # the time it takes is not training
-            elapsed = time.perf_counter() - start
-            self.checkpoint_times.append(elapsed)
-            self._excluded_s += elapsed
+            self._write_checkpoint()
         if self.budget_s is not None and self.stop_reason is None:
             train_time = self.train_time_s()
             if train_time >= self.budget_s:
@@ -212,7 +226,16 @@ class RunRecorder(BaseCallback):
                     f"train time {train_time:.1f} s reached budget_s={self.budget_s:g} at {self.num_timesteps} steps"
                 )
 
+    def _write_checkpoint(self) -> None:
+        """Call ``on_checkpoint``; the time it takes is not training (as evaluation is not)."""
+        start = time.perf_counter()
+        self.on_checkpoint()
+        elapsed = time.perf_counter() - start
+        self.checkpoint_times.append(elapsed)
+        self._excluded_s += elapsed
+
     def _on_training_end(self) -> None:
+        self._training = False
         self.finish()
 
     def finish(self) -> None:

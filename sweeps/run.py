@@ -185,11 +185,20 @@ def in_sweep(cfg: DictConfig) -> bool:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only)."""
+def sigterm_as_interrupt(recorder: RunRecorder | None = None) -> Iterator[None]:
+    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only).
+
+    With a ``recorder`` that is training and checkpointing, the first SIGTERM is handed to it
+    instead: it writes a checkpoint at the next rollout boundary and then stops the run the same
+    way (Slurm sends SIGTERM before it kills a cancelled or pre-empted job). A second SIGTERM stops
+    at once.
+    """
 
     def handler(signum: int, frame: Any) -> None:
-        raise RunInterrupted(f"received signal {signal.Signals(signum).name}")
+        name = f"received signal {signal.Signals(signum).name}"
+        if recorder is not None and recorder.request_stop(name):
+            return
+        raise RunInterrupted(name)
 
     try:
         previous = signal.signal(signal.SIGTERM, handler)
@@ -684,7 +693,7 @@ def _train(
             recorded = True
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(recorder):
             try:
                 try:
                     if resume is None:

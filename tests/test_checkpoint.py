@@ -96,3 +96,39 @@ def test_force_and_a_changed_config_start_from_step_zero(runs_root):
 def test_a_bad_checkpoint_frequency_is_refused(runs_root):
     done = randbench(["train", "algo=ppo", "env=pendulum", "checkpoint.freq=0", f"output.root={runs_root}"])
     assert done.returncode == 2 and "checkpoint.freq=0 is invalid" in done.stderr
+
+
+def test_sigterm_writes_a_checkpoint_and_the_re_run_loses_nothing(runs_root):
+    """Slurm's cancel and pre-emption send SIGTERM first: the run checkpoints at the next rollout
+    boundary, records interrupted (exit 130), and its re-run resumes exactly there."""
+    overrides, budget, freq = CASES["ppo"]
+    args = [*overrides, "budget=100000", "checkpoint.freq=50000", "eval.freq=512", "eval.n_episodes=1",
+            "progress=true", f"output.root={runs_root}", "sweep_name=term"]
+    run_dir = runs_root / "term" / "pendulum" / "ppo" / "seed0"
+    process = subprocess.Popen([*RANDBENCH, "train", *args], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    evaluations = 0
+    for line in process.stdout:
+        evaluations += "eval return" in line
+        if evaluations == 3:
+            break
+    process.send_signal(signal.SIGTERM)
+    output = process.stdout.read()
+    assert process.wait(timeout=60) == 130, output
+    meta = json.loads((run_dir / "meta.json").read_text())
+    checkpoint = _state(run_dir)
+    assert meta["status"] == "interrupted" and "SIGTERM" in meta["error"] and "checkpoint written" in meta["error"]
+    assert checkpoint is not None and checkpoint["timesteps"] == meta["timesteps"] < 50000
+    # the re-run: a shorter budget is another config, so resume with the same one and stop it early
+    resumed = subprocess.Popen([*RANDBENCH, "train", *args], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    for line in resumed.stdout:
+        if "eval return" in line:
+            break
+    resumed.send_signal(signal.SIGTERM)
+    resumed.stdout.read()
+    assert resumed.wait(timeout=60) == 130
+    again = json.loads((run_dir / "meta.json").read_text())
+    [resume] = again["resumes"]
+    assert resume["from_timesteps"] == meta["timesteps"] and resume["lost_timesteps"] == 0
+    assert again["timesteps"] > meta["timesteps"]
