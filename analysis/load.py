@@ -23,30 +23,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-RUN_FILES = ("meta.json", "metrics.csv", "episodes.csv", "config.yaml")
-METRICS_COLUMNS = (
-    "timesteps",
-    "train_time_s",
-    "wall_time_s",
-    "cpu_time_s",
-    "fps",
-    "eval_return_mean",
-    "eval_return_std",
-    "eval_return_min",
-    "eval_return_max",
-    "eval_episodes",
-    "eval_length_mean",
-    "train_return_mean",
+from analysis.contract import (
+    EPISODES_COLUMNS,
+    IDENTITY_FILES,
+    LOST,
+    METRICS_COLUMNS,
+    MODEL_FILE,
+    STATUSES,
+    VECNORMALIZE_FILE,
 )
+from analysis.runlock import holder_gone, read_lock
+
 # Every row must hold a finite number in these: the metrics are built on them. (fps may be NaN on
 # a zero interval and train_return_mean before the first training episode ends.)
 REQUIRED_FINITE = ("timesteps", "train_time_s", "wall_time_s", "eval_return_mean")
-EPISODES_COLUMNS = ("timesteps", "train_time_s", "return", "length")
-STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
-# Files a completed run promises besides the four above (vecnormalize.pkl when env.normalize is
-# true or a mapping of VecNormalize arguments).
-MODEL_FILE = "model.zip"
-VECNORMALIZE_FILE = "vecnormalize.pkl"
 # Every CSV is parsed with this float parser: pandas' default ("high") can be one ulp off what was
 # written (0.950037875999982 read as 0.9500378759999819); "round_trip" gives Python's float().
 FLOAT_PRECISION = "round_trip"
@@ -336,7 +326,7 @@ class RunSet:
 def find_run_folders(root: str | Path) -> list[Path]:
     """Every run folder under ``root`` (``root`` itself if it is one), sorted.
 
-    A run folder is a directory holding at least one of ``RUN_FILES``, or named ``seed<k>``.
+    A run folder is a directory holding at least one of ``IDENTITY_FILES``, or named ``seed<k>``.
 
     :param root: a runs folder (``results/runs``), a sweep folder or a single run folder
     :raises FileNotFoundError: ``root`` does not exist or is not a directory
@@ -359,7 +349,7 @@ def find_run_folders(root: str | Path) -> list[Path]:
 
 def _is_run_folder(folder: Path) -> bool:
     name = folder.name
-    return any((folder / f).is_file() for f in RUN_FILES) or (name.startswith("seed") and name[4:].isdigit())
+    return any((folder / f).is_file() for f in IDENTITY_FILES) or (name.startswith("seed") and name[4:].isdigit())
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
@@ -478,6 +468,11 @@ def load_run(folder: str | Path) -> tuple[Run, list[Problem]]:
     folder = Path(folder)
     warnings: list[Problem] = []
     meta = _read_meta(folder)
+    if meta["status"] == "running":
+        lock = read_lock(folder)
+        reason = None if lock is None else holder_gone(lock)
+        if reason is not None:  # nobody writes this folder any more: the run was lost, not running
+            meta = {**meta, "status": LOST, "error": meta.get("error") or f"lost: {reason}"}
     status = meta["status"]
     try:
         config = _read_config(folder)

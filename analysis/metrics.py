@@ -34,7 +34,6 @@ from analysis.envspec import EnvSpec
 from analysis.load import RUN_COLUMNS
 
 
-
 def final_return(returns: Sequence[float] | np.ndarray, k: int = DEFAULT_LAST_K) -> float:
     """Mean of the last ``k`` evaluation returns (all of them if there are fewer than ``k``).
 

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.argtypes import EXIT_PASS, EXIT_REGRESSION, EXIT_UNUSABLE, REGRESS_TOLERANCE
-from analysis.atomic import write_atomic
+from analysis.argtypes import EXIT_PASS, EXIT_REGRESSION, REGRESS_TOLERANCE
+from analysis.contract import write_atomic
 from analysis.envspec import EnvSpec, load_env_specs
 from analysis.load import RunSet, load_runs
 from analysis.metrics import DEFAULT_LAST_K, align_curves, final_return, normalized_auc

@@ -25,7 +25,7 @@ import pandas as pd
 from markdown_it import MarkdownIt
 
 from analysis.analyze import Analysis
-from analysis.atomic import write_atomic
+from analysis.contract import write_atomic
 from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
 from analysis.palette import algo_order
 

@@ -31,9 +31,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
+from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
+from sweeps.checkpoint import find_checkpoint, load_model, remove_checkpoints, restore_progress, save_checkpoint
+from sweeps.lock import acquire, check_unlocked
 from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import (
     atomic_write_json,
@@ -43,15 +46,9 @@ from sweeps.rundir import (
     remove_temp_files,
 )
 
-# Files of a previous, unfinished attempt that a restart replaces.
-RUN_FILES = (
-    "config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "meta.json", "model.zip", "vecnormalize.pkl",
-)
-# Files a completed run has (meta.json is written last, once they are all there).
-PROMISED_FILES = ("config.yaml", "metrics.csv", "episodes.csv", "progress.csv", "model.zip")
 # Top-level config keys that change neither what is trained nor what is measured: a completed run
 # whose config differs from a re-run's only in these is the same run, and is skipped.
-UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra")
+UNCHECKED_KEYS = ("progress", "force", "dry_run", "output", "sweep_jobs", "logger", "hydra", "checkpoint")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -134,6 +131,9 @@ def check_run_config(cfg: DictConfig) -> None:
         isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0
     ):
         raise ValueError(f"budget_s={budget_s!r} is invalid; expected null or train seconds > 0")
+    freq = OmegaConf.select(cfg, "checkpoint.freq")
+    if freq is not None and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
+        raise ValueError(f"checkpoint.freq={freq!r} is invalid; expected null (no checkpoints) or env steps >= 1")
     check_sweep_jobs(cfg.get("sweep_jobs"))
     from sweeps.loggers import check_logger_config  # refuse a bad logger setting before any folder work
 
@@ -185,11 +185,20 @@ def in_sweep(cfg: DictConfig) -> bool:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only)."""
+def sigterm_as_interrupt(recorder: RunRecorder | None = None) -> Iterator[None]:
+    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only).
+
+    With a ``recorder`` that is training and checkpointing, the first SIGTERM is handed to it
+    instead: it writes a checkpoint at the next rollout boundary and then stops the run the same
+    way (Slurm sends SIGTERM before it kills a cancelled or pre-empted job). A second SIGTERM stops
+    at once.
+    """
 
     def handler(signum: int, frame: Any) -> None:
-        raise RunInterrupted(f"received signal {signal.Signals(signum).name}")
+        name = f"received signal {signal.Signals(signum).name}"
+        if recorder is not None and recorder.request_stop(name):
+            return
+        raise RunInterrupted(name)
 
     try:
         previous = signal.signal(signal.SIGTERM, handler)
@@ -349,6 +358,8 @@ def plan_run(cfg: DictConfig) -> str:
             f"force=true replaces it, or another sweep_name or output.root keeps both"
         )
     check_writable(run_dir, create=False)
+    if run_dir.is_dir():
+        check_unlocked(run_dir)  # another live process writes this run
     return "train"
 
 
@@ -362,7 +373,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run(cfg: DictConfig) -> RunResult:
+def run(cfg: DictConfig, parent_pid: int | None = None) -> RunResult:
     """Train one (algo, env, seed) as configured and record it in its run folder.
 
     Skips the run when its ``meta.json`` says ``completed`` (unless ``force``). Bad input
@@ -375,6 +386,9 @@ def run(cfg: DictConfig) -> RunResult:
     config leaves the finished run as it was.
 
     :param cfg: the composed run config (conf/config.yaml).
+    :param parent_pid: the PID of the sweep process that started this job (a joblib worker's
+        parent); when it is gone, training stops at the next rollout and the run is recorded as
+        ``interrupted``. None for a run that belongs to no sweep process.
     :return: the run folder and its final status: ``completed``, ``failed``, ``diverged``,
         ``skipped`` (completed before, same config), ``excluded`` (not in ``sweep_jobs``) or
         ``dry_run``.
@@ -406,11 +420,15 @@ def run(cfg: DictConfig) -> RunResult:
     train_env, eval_env, model = build_run(cfg)
     try:
         check_writable(run_dir, create=True)
+        lock = acquire(run_dir)  # one writer per run folder; refused while another lives
     except BaseException:
         train_env.close()
         eval_env.close()
         raise
-    return _train(cfg, model, train_env, eval_env, run_dir, label)
+    try:
+        return _train(cfg, model, train_env, eval_env, run_dir, label, parent_pid)
+    finally:
+        lock.release()
 
 
 def _refusal(cfg: DictConfig, caught: BaseException) -> ValueError:
@@ -477,7 +495,7 @@ def check_buildable(cfg: DictConfig) -> None:
 
 def _clear(run_dir: Path) -> None:
     """Remove the files of a previous unfinished attempt (or of a forced re-run), temporary ones too."""
-    for name in RUN_FILES:
+    for name in ATTEMPT_FILES:
         (run_dir / name).unlink(missing_ok=True)
     remove_temp_files(run_dir)
 
@@ -499,7 +517,7 @@ def signals_deferred() -> Iterator[None]:
 def _promised_files(train_env: Any) -> tuple[str, ...]:
     from stable_baselines3.common.vec_env import VecNormalize
 
-    return PROMISED_FILES + (("vecnormalize.pkl",) if isinstance(train_env, VecNormalize) else ())
+    return PROMISED_FILES + ((VECNORMALIZE_FILE,) if isinstance(train_env, VecNormalize) else ())
 
 
 def _write_final_files(model: Any, train_env: Any, recorder: RunRecorder, run_dir: Path) -> None:
@@ -536,14 +554,58 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
     }
 
 
-def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str) -> RunResult:
-    _clear(run_dir)
+def _resume_point(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """The checkpoint an unfinished run continues from, with the interrupted attempt's meta.json.
+
+    None for a forced re-run, a completed run or one without a checkpoint of this config.
+    """
+    if cfg.force or read_status(run_dir) == "completed":
+        return None
+    found = find_checkpoint(run_dir, config_digest(cfg))
+    if found is None:
+        return None
+    try:
+        previous = json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        previous = {}
+    return found[0], found[1], previous if isinstance(previous, dict) else {}
+
+
+def _train(
+    cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: Path, label: str, parent_pid: int | None = None
+) -> RunResult:
+    resume = _resume_point(cfg, run_dir)
+    resumes: list[dict[str, Any]] = []
+    if resume is not None:
+        folder, state, previous = resume
+        try:
+            model = load_model(folder, model, train_env)
+        except Exception as caught:  # noqa: BLE001 - an unusable checkpoint: start again from step 0
+            print(f"[{label}] checkpoint {folder} cannot be loaded ({_summary(caught)}); starting from step 0",
+                  flush=True)
+            resume = None
+    if resume is None:
+        _clear(run_dir)
+        remove_checkpoints(run_dir)
+    else:
+        remove_temp_files(run_dir)
+        interrupted_at = previous.get("timesteps")
+        resumes = [*previous.get("resumes", []), {
+            "time": _now(),
+            "from_timesteps": int(state["timesteps"]),
+            "interrupted_at_timesteps": interrupted_at,
+            "lost_timesteps": max(int(interrupted_at) - int(state["timesteps"]), 0)
+            if isinstance(interrupted_at, int) else None,
+            "previous_status": previous.get("status"),
+        }]
     # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
     # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
     # TensorBoard and W&B too when the config's logger node asks for them (sweeps/loggers.py).
     from sweeps.loggers import configure_run_logger
 
     configure_run_logger(cfg, model, run_dir)
+    if resume is not None:
+        restore_progress(resume[0], model)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     info = _base_meta(cfg, label) | {
         # of the config without UNCHECKED_KEYS; config.yaml holds the whole config
@@ -552,6 +614,9 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         "device": str(model.device),  # what training really uses ("auto" resolved)
         "parameters": meta.parameter_counts(model),
     }
+    if resumes:  # the run began with its first attempt; each resume is listed
+        info["start_time"] = resume[2].get("start_time", info["start_time"])  # type: ignore[index]
+        info["resumes"] = resumes
     try:
         atomic_write_text(run_dir / "config.yaml", config_yaml)
         atomic_write_json(run_dir / "meta.json", info)
@@ -572,7 +637,13 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
         label=label,
         progress=cfg.progress,
         budget_s=cfg.get("budget_s"),
+        parent_pid=parent_pid,
+        checkpoint_freq=OmegaConf.select(cfg, "checkpoint.freq"),
+        on_checkpoint=lambda: save_checkpoint(run_dir, model, train_env, recorder, info["config_digest"]),
     )
+    if resume is not None:
+        recorder.load_state_dict(resume[1]["recorder"])
+        recorder.flush()  # metrics.csv and episodes.csv as of the checkpoint, at once
     evaluations = (
         "" if cfg.eval.freq <= cfg.budget or cfg.get("budget_s") is not None
         else f"; eval.freq={cfg.eval.freq:,} > budget: one evaluation, at the end"
@@ -598,10 +669,11 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
                 end_time=_now(),
                 timesteps=int(model.num_timesteps),
                 duration_s=time.perf_counter() - started,
-                train_time_s=recorder.metrics[-1][1] if recorder.metrics else None,
+                train_time_s=recorder.metrics[-1].train_time_s if recorder.metrics else None,
                 evaluations=len(recorder.metrics),
                 **_stop_info(recorder, status, int(model.num_timesteps), int(cfg.budget)),
                 **_load_info(recorder.load_1m),
+                checkpoints=_checkpoint_info(recorder),
             )
             # Sparse algorithms (RLx2) report measured sparsity, compression and FLOPs after training.
             if callable(getattr(model, "sparsity_report", None)):
@@ -611,6 +683,8 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
                     info["sparsity"] = {"error": _summary(caught)}
             try:
                 atomic_write_json(run_dir / "meta.json", info)
+                if status == "completed":
+                    remove_checkpoints(run_dir)  # a completed run is never resumed
             except OSError as caught:
                 note = (f"could not record the outcome ({status}) in {run_dir / 'meta.json'}: "
                         f"{_summary(caught)}; it still says 'running', so a re-run restarts the run")
@@ -619,10 +693,14 @@ def _train(cfg: DictConfig, model: Any, train_env: Any, eval_env: Any, run_dir: 
             recorded = True
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(recorder):
             try:
                 try:
-                    model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+                    if resume is None:
+                        model.learn(total_timesteps=int(cfg.budget), callback=recorder)
+                    else:  # the rest of the budget; SB3 adds the steps already made
+                        model.learn(total_timesteps=max(int(cfg.budget) - int(model.num_timesteps), 0),
+                                    callback=recorder, reset_num_timesteps=False)
                 except TimeBudgetReached:  # a completed run: evaluate the final policy
                     recorder.finish()
             except KeyboardInterrupt as caught:
@@ -686,6 +764,17 @@ def _stop_info(recorder: RunRecorder, status: str, timesteps: int, budget: int) 
             "budget_s_overshoot_s": float(recorder.stop_train_time_s - recorder.budget_s),
         }
     return {"stop_reason": "budget" if timesteps >= budget else None}
+
+
+def _checkpoint_info(recorder: RunRecorder) -> dict[str, Any]:
+    """How many checkpoints the run wrote (all attempts) and what they cost, in seconds."""
+    times = recorder.checkpoint_times
+    return {
+        "freq": recorder.checkpoint_freq,
+        "count": len(times),
+        "total_s": round(sum(times), 3),
+        "max_s": round(max(times), 3) if times else None,
+    }
 
 
 def _load_info(samples: list[float]) -> dict[str, Any]:

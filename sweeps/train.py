@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,6 +28,28 @@ class ExitStatus(SystemExit):
     """
 
 
+# Per worker process of a joblib sweep: the sweep process that started it, and whether a job of
+# this worker was interrupted (then it takes no further job).
+_WORKER: dict[str, Any] = {"parent": None, "interrupted": False}
+
+
+def _sweep_parent(hydra_cfg: Any) -> int | None:
+    """The PID of the sweep process when this job runs in a joblib worker, else None.
+
+    Taken at the worker's first job; a worker whose parent is already init (PID 1) was orphaned
+    before it started and gets 0, which no live parent has.
+    """
+    import multiprocessing
+
+    launcher = str(hydra_cfg.launcher.get("_target_", "")) if hydra_cfg.get("launcher") else ""
+    if "joblib" not in launcher.lower() or multiprocessing.current_process().name == "MainProcess":
+        return None  # the basic launcher (or a one-job joblib run) works in the sweep process itself
+    if _WORKER["parent"] is None:
+        parent = os.getppid()
+        _WORKER["parent"] = 0 if parent == 1 else parent
+    return _WORKER["parent"]
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base=None)
 def train(cfg: DictConfig) -> str:
     """Run one job; in a multirun a failed job is reported and the sweep goes on.
@@ -38,15 +62,23 @@ def train(cfg: DictConfig) -> str:
     # Imported here, not with the module: `randbench train --help` need not load torch and SB3.
     from sweeps.run import run
 
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    parent_pid = _sweep_parent(hydra_cfg)
+    if parent_pid is not None and (_WORKER["interrupted"] or os.getppid() != parent_pid):
+        # A worker whose sweep was interrupted, or whose sweep process is gone, takes no further job.
+        print(f"randbench train: not starting {cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}: the sweep "
+              "was interrupted", file=sys.stderr, flush=True)
+        return "interrupted"
     try:
-        result = run(cfg)
+        result = run(cfg, parent_pid=parent_pid)
     except ValueError as error:
         print(f"randbench train: error: {error}", file=sys.stderr, flush=True)
         if multirun:
             return "invalid"
         raise ExitStatus(2) from None
     except KeyboardInterrupt:  # recorded as interrupted in meta.json; stop the whole sweep
+        _WORKER["interrupted"] = True
         print("randbench train: interrupted", file=sys.stderr, flush=True)
         raise ExitStatus(130) from None
     except Exception:  # noqa: BLE001 - a defect of randbench, not of the input: report it whole

@@ -176,13 +176,17 @@ def test_copied_run_folder_counts_once(tmp_path: Path):
     assert any(p.skipped and Path(p.folder) == copy for p in runs.problems)
 
 
-def test_reader_and_writer_agree_on_the_run_folder_columns():
-    # analysis reads only files on disk and never imports sweeps, so it keeps its own copy
+def test_reader_and_writer_share_one_run_folder_contract():
+    # one module (analysis.contract) for both halves; analysis never imports sweeps
+    import analysis.contract
     import analysis.load
+    import sweeps.recorder
     import sweeps.rundir
 
-    assert analysis.load.METRICS_COLUMNS == sweeps.rundir.METRICS_COLUMNS
-    assert analysis.load.EPISODES_COLUMNS == sweeps.rundir.EPISODES_COLUMNS
+    assert analysis.load.METRICS_COLUMNS is sweeps.rundir.METRICS_COLUMNS is analysis.contract.METRICS_COLUMNS
+    assert analysis.load.EPISODES_COLUMNS is sweeps.rundir.EPISODES_COLUMNS
+    assert sweeps.rundir.atomic_write_text is analysis.contract.atomic_write_text
+    assert sweeps.recorder.MetricsRow is analysis.contract.MetricsRow
 
 
 def test_several_runs_folders_are_read_as_one_set(tmp_path: Path, capsys):

@@ -84,8 +84,8 @@ def test_natural_step_equals_a_dense_solve_of_the_full_fisher():
 
     theta0 = th.cat([weight0.flatten(), bias0])
     fisher = th.zeros(theta0.numel(), theta0.numel(), dtype=th.float64)
-    for k in range(psi.shape[0]):
-        jac = th.autograd.functional.jacobian(lambda t: mean_of(t, psi[k : k + 1])[0], theta0)
+    for row in psi.split(1):
+        jac = th.autograd.functional.jacobian(lambda t, row=row: mean_of(t, row)[0], theta0)
         fisher += jac.t() @ th.diag(1 / sigma2) @ jac
     fisher /= psi.shape[0]
 

@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 from synthetic_runs import write_run
 
 from analysis.envspec import EnvSpec
-from baselines.registry import ALGORITHMS
 from analysis.regress import (
     EXIT_PASS,
     EXIT_REGRESSION,
@@ -27,6 +26,7 @@ from analysis.regress import (
     merge_reference,
     write_reference,
 )
+from baselines.registry import ALGORITHMS
 from tests.conftest import make_config, randbench
 
 STEPS = [1000, 2000, 3000, 4000]

@@ -48,13 +48,13 @@ def test_slurm_launcher_config():
 
 def test_demo_sweep_preset():
     cfg = make_config("+sweep=demo", return_hydra_config=True)
-    assert cfg.sweep_name == "demo" and cfg.env.name == "hopper"
+    assert cfg.sweep_name == "demo" and cfg.env.name == "lunarlander" and cfg.budget == 1_000_000
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert dict(cfg.hydra.sweeper.params) == {"algo": "ppo,randpol", "seed": "0,1"}
-    # each algorithm keeps its tuned Hopper settings
+    # each algorithm keeps its tuned LunarLander settings
     for algo in ("ppo", "randpol"):
         job = make_config("+sweep=demo", f"algo={algo}", return_hydra_config=True)
-        assert job.hydra.runtime.choices["tuned"] == f"{algo}_hopper"
+        assert job.hydra.runtime.choices["tuned"] == f"{algo}_lunarlander"
     assert "JoblibLauncher" in cfg.hydra.launcher._target_
 
 

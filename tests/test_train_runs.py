@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS
 from sweeps.run import run
+from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS
 from tests.conftest import TINY, make_config
 
 ENVS = ("pendulum", "lunarlander", "bipedalwalker", "hopper", "humanoid")

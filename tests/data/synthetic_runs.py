@@ -17,7 +17,6 @@ import yaml
 
 from sweeps.rundir import EPISODES_COLUMNS, METRICS_COLUMNS
 
-
 ENVS = {
     "pendulum": {
         "id": "Pendulum-v1",
