@@ -8,6 +8,8 @@ Reads only files on disk (the run folder contract of docs/design.md); never impo
 """
 
 import importlib
+import sys
+import types
 from typing import Any
 
 # Imported on first use (PEP 562), not with the package: ``analysis.cli`` must answer ``--help``
@@ -31,6 +33,19 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps ``analysis.analyze`` the function: importing the submodule ``analysis.analyze`` sets the
+    package attribute of that name to the module, which an eager ``from ... import`` used to undo."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

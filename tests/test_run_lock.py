@@ -144,7 +144,7 @@ def test_workers_of_a_killed_sweep_stop_and_take_no_further_job(runs_root):
             break
         time.sleep(0.5)
     try:
-        assert sorted(statuses, key=str) == ["interrupted", "interrupted", None], statuses
+        assert sorted(map(str, statuses)) == ["None", "interrupted", "interrupted"], statuses
         assert all("sweep process" in meta_of(d)["error"] for d in seed_dirs if (d / "meta.json").exists())
         assert not alive, f"workers still running: {alive}"
     finally:
