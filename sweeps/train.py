@@ -50,6 +50,15 @@ def _sweep_parent(hydra_cfg: Any) -> int | None:
     return _WORKER["parent"]
 
 
+def _exit_if_orphaned(parent_pid: int | None) -> None:
+    """End this worker process when the sweep process that started it is gone: no one is left to
+    take its result, and an idle worker would otherwise linger until loky's idle timeout."""
+    if parent_pid is not None and os.getppid() != parent_pid:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base=None)
 def train(cfg: DictConfig) -> str:
     """Run one job; in a multirun a failed job is reported and the sweep goes on.
@@ -69,6 +78,7 @@ def train(cfg: DictConfig) -> str:
         # A worker whose sweep was interrupted, or whose sweep process is gone, takes no further job.
         print(f"randbench train: not starting {cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}: the sweep "
               "was interrupted", file=sys.stderr, flush=True)
+        _exit_if_orphaned(parent_pid)
         return "interrupted"
     try:
         result = run(cfg, parent_pid=parent_pid)
@@ -80,6 +90,7 @@ def train(cfg: DictConfig) -> str:
     except KeyboardInterrupt:  # recorded as interrupted in meta.json; stop the whole sweep
         _WORKER["interrupted"] = True
         print("randbench train: interrupted", file=sys.stderr, flush=True)
+        _exit_if_orphaned(parent_pid)
         raise ExitStatus(130) from None
     except Exception:  # noqa: BLE001 - a defect of randbench, not of the input: report it whole
         traceback.print_exc()
