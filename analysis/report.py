@@ -27,7 +27,11 @@ from markdown_it import MarkdownIt
 from analysis.analyze import Analysis
 from analysis.contract import write_atomic
 from analysis.figures import FIGURE_FORMATS, FIGURES, paper_figures
+from analysis.formatting import num as _num
+from analysis.formatting import ratio as _ratio
+from analysis.formatting import with_ci as _with_ci
 from analysis.palette import algo_order
+from analysis.verdicts import claim_verdicts
 
 if TYPE_CHECKING:
     from analysis.videos import Clip
@@ -57,32 +61,6 @@ class ReportFiles:
 
 
 # -- number formatting -------------------------------------------------------------------------
-def _num(value: float, digits: int = 1) -> str:
-    """A readable number: thousands separated; ``digits`` decimals from 10 on, 2 from 1 on, 3 significant
-    digits below 1."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    if abs(value) >= 1000 or digits == 0:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.{digits}f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def _ratio(value: float) -> str:
-    return f"{value:.2f}x" if np.isfinite(value) else "–"
-
-
-def _with_ci(mean: float, low: float, high: float, fmt: Callable[[float], str] = _num) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    if np.isfinite(low) and np.isfinite(high):
-        return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
-    return fmt(mean)
-
-
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -165,18 +143,6 @@ def _glance_section(result: Analysis) -> list[str]:
     ]
 
 
-def _speed_reading(speedup: float) -> str:
-    return (
-        "more than 3x less wall-clock"
-        if speedup > 3
-        else "2-3x less wall-clock, as claimed"
-        if speedup >= 2
-        else "faster, but less than 2x"
-        if speedup > 1
-        else "not faster than PPO"
-    )
-
-
 def _claim_section(result: Analysis) -> list[str]:
     """The claim judged against PPO-level: held (sustained and still held at the end) crossings only."""
     lines = ["## The paper's claim beside the measurement", "", f"> {CLAIM}", ""]
@@ -184,80 +150,8 @@ def _claim_section(result: Analysis) -> list[str]:
     if not {"randpol", "ppo"} <= algos:
         missing = sorted({"randpol", "ppo"} - algos)
         return lines + [f"Not measured: these runs have no completed run of {', '.join(missing)}.", ""]
-    stats = result.level_table.set_index(["env", "algo", "metric"])
-    time_vs_randpol = result.level_time_ratios["randpol"].set_index(["env", "algo"])
-    steps_vs_ppo = result.level_step_ratios["ppo"].set_index(["env", "algo"])
-    budget_vs_randpol = result.budget_ratios["randpol"].set_index(["env", "algo"])
-    rows = []
-    for env in result.envs:
-        if (env, "randpol", "final_return") not in stats.index or (env, "ppo", "final_return") not in stats.index:
-            rows.append({"env": env, "claim": "all", "measured": "RANDPOL or PPO has no completed run here",
-                         "reading": "not measured"})
-            continue
-        level = result.levels[env]
-        r, p = stats.loc[(env, "randpol", "final_return")], stats.loc[(env, "ppo", "final_return")]
-        holds = stats.loc[(env, "randpol", "holds_threshold")]
-        held = round(holds["mean"] * holds["n"]) if holds["n"] else 0
-        at_level = r["mean"] >= level
-        rows.append({
-            "env": env,
-            "claim": "PPO-level return",
-            "measured": (
-                f"final return RANDPOL {_with_ci(r['mean'], r['ci_low'], r['ci_high'])} vs PPO "
-                f"{_with_ci(p['mean'], p['ci_low'], p['ci_high'])}; PPO-level {_num(level)}; RANDPOL holds it "
-                f"at the end in {held}/{int(holds['n_runs'])} seeds"
-            ),
-            "reading": "PPO-level" if at_level else "below PPO",
-        })
-        t = time_vs_randpol.loc[(env, "ppo")]
-        b = budget_vs_randpol.loc[(env, "ppo")]
-        if not at_level or t["ref_n"] == 0:
-            measured = (
-                f"RANDPOL's mean final return is below PPO-level ({held}/{int(holds['n_runs'])} seeds hold it)"
-                if not at_level
-                else "no RANDPOL seed reached and held PPO-level"
-            )
-            reading = "not reached"
-        elif t["n"] == 0:
-            measured, reading = "no PPO seed reached and held its own level", "faster (PPO never held it)"
-        else:
-            interval = _with_ci(t["ratio"], t["ci_low"], t["ci_high"], _ratio)
-            measured = (
-                f"PPO / RANDPOL train seconds to a held PPO-level = {interval} "
-                f"({_num(t['mean'])} s, {t['n']}/{t['n_runs']} seeds, vs {_num(t['ref_mean'])} s, "
-                f"{t['ref_n']}/{t['ref_n_runs']} seeds)"
-            )
-            reading = _speed_reading(t["ratio"])
-        measured += f"; at the full budget PPO / RANDPOL = {_ratio(b['ratio'])}"
-        rows.append({"env": env, "claim": "2-3x less wall-clock", "measured": measured, "reading": reading})
-        s = steps_vs_ppo.loc[(env, "randpol")]
-        if not at_level or s["n"] == 0 or s["ref_n"] == 0:
-            measured, reading = "PPO-level was not reached and held by both", "not measured"
-        else:
-            interval = _with_ci(s["ratio"], s["ci_low"], s["ci_high"], _ratio)
-            measured = (
-                f"RANDPOL / PPO timesteps to a held PPO-level = {interval} "
-                f"({_num(s['mean'])} vs {_num(s['ref_mean'])} env steps)"
-            )
-            reading = "more timesteps, as the paper says" if s["ratio"] > 1 else "no more timesteps than PPO"
-        rows.append({"env": env, "claim": "needs more timesteps", "measured": measured, "reading": reading})
-        er, ep = stats.loc[(env, "randpol", "return_at_equal_time")], stats.loc[(env, "ppo", "return_at_equal_time")]
-        if np.isfinite(er["mean"]) and np.isfinite(ep["mean"]):
-            overlap = np.isfinite(er["ci_high"]) and np.isfinite(ep["ci_low"]) and er["ci_high"] >= ep["ci_low"] \
-                and np.isfinite(ep["ci_high"]) and np.isfinite(er["ci_low"]) and ep["ci_high"] >= er["ci_low"]
-            rows.append({
-                "env": env,
-                "claim": "equal train time",
-                "measured": (
-                    f"return at {_num(result.equal_times.get(env, float('nan')))} train s: RANDPOL "
-                    f"{_with_ci(er['mean'], er['ci_low'], er['ci_high'])} vs PPO "
-                    f"{_with_ci(ep['mean'], ep['ci_low'], ep['ci_high'])}"
-                ),
-                "reading": "RANDPOL ahead" if er["mean"] > ep["mean"] and not overlap
-                else "PPO ahead" if ep["mean"] > er["mean"] and not overlap
-                else "within the CIs",
-            })
-    lines += [_table(pd.DataFrame(rows)), ""]
+    rows = claim_verdicts(result)
+    lines += [_table(rows), ""]
     lines += [
         (
             f"Reading rules: PPO-level is {result.reference_fraction:g} of the way from the env's lower score bound "

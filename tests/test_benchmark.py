@@ -26,6 +26,7 @@ from analysis.metrics import (
     sustained_crossing,
 )
 from analysis.report import build_markdown
+from analysis.verdicts import claim_verdicts, speed_reading
 from sweeps.run import check_run_config, in_sweep, run
 from tests.conftest import TINY, make_config
 
@@ -158,6 +159,22 @@ def test_a_randpol_that_holds_is_timed_at_its_held_crossing(tmp_path):
     assert ratios.loc[("hopper", "ppo"), "ratio"] == pytest.approx(90.0 / 22.5)
     assert rows["2-3x less wall-clock"] == "more than 3x less wall-clock"
     assert rows["needs more timesteps"] == "no more timesteps than PPO"
+    # the same verdicts as a tidy table, one row per (task, claim)
+    verdicts = claim_verdicts(result)
+    assert list(verdicts.columns) == ["env", "claim", "measured", "reading"]
+    assert dict(zip(verdicts["claim"], verdicts["reading"], strict=True))["2-3x less wall-clock"] == (
+        "more than 3x less wall-clock"
+    )
+    assert set(verdicts["env"]) == {"hopper"}
+
+
+@pytest.mark.parametrize(
+    "speedup,reading",
+    [(3.5, "more than 3x less wall-clock"), (3.0, "2-3x less wall-clock, as claimed"),
+     (2.0, "2-3x less wall-clock, as claimed"), (1.4, "faster, but less than 2x"), (1.0, "not faster than PPO")],
+)
+def test_speed_readings_at_their_boundaries(speedup, reading):
+    assert speed_reading(speedup) == reading
 
 
 def test_report_flags_runs_trained_under_load(tmp_path):
