@@ -600,10 +600,16 @@ class RANDPOL(OnPolicyAlgorithm):
     @th.no_grad()
     def _kl_from(self, old: _ActorSnapshot, pi_features: th.Tensor) -> float:
         """Exact KL(rollout policy || current policy), averaged over the rollout's states (nats)."""
+        return _line_kl(1.0, *self._change_since(old, pi_features))
+
+    @th.no_grad()
+    def _change_since(self, old: _ActorSnapshot, pi_features: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """The actor's change since ``old`` as :func:`_line_kl` takes it: the mean square of the
+        mean's change per action dimension, the log-std change and the old variances."""
         policy = self.policy
         mean_square = (policy.mean_actions(pi_features) - old.mean).double().square().mean(dim=0)
         log_std_change = (policy.log_std.detach() - old.log_std).double()
-        return _line_kl(1.0, mean_square, log_std_change, th.exp(2 * old.log_std).double())
+        return mean_square, log_std_change, th.exp(2 * old.log_std).double()
 
     @th.no_grad()
     def _guard_kl(self, old: _ActorSnapshot, pi_features: th.Tensor) -> float:
@@ -617,9 +623,7 @@ class RANDPOL(OnPolicyAlgorithm):
         """
         assert self.max_kl is not None
         policy = self.policy
-        mean_square = (policy.mean_actions(pi_features) - old.mean).double().square().mean(dim=0)
-        log_std_change = (policy.log_std.detach() - old.log_std).double()
-        sigma2 = th.exp(2 * old.log_std).double()
+        mean_square, log_std_change, sigma2 = self._change_since(old, pi_features)
         if _line_kl(1.0, mean_square, log_std_change, sigma2) <= self.max_kl:
             return 1.0
         scale = _step_for_kl(self.max_kl, mean_square, log_std_change, sigma2, upper=1.0)
