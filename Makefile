@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test benchmark clean chromium render-libs
+.PHONY: install run test test-slurm slurm-stop benchmark clean chromium render-libs
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; any other torch request
 # would pull several GB of CUDA wheels.
@@ -35,6 +35,14 @@ render-libs:
 
 test: install chromium render-libs
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# Sweeps on a real Slurm cluster: a one-node cluster with accounting on this machine, as root
+# (scripts/local_slurm.sh installs Slurm, munge and MariaDB when missing, and starts them).
+test-slurm: install
+	$(BIN)/python -m pytest -m slurm --durations=5
+
+slurm-stop:
+	scripts/local_slurm.sh stop
 
 benchmark: install
 	$(BIN)/python -m benchmarks.overhead

@@ -168,12 +168,26 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _attempted_since(meta: dict[str, Any], started: datetime) -> bool:
+    """Whether a run started, or resumed, at or after ``started`` (a resumed run keeps the start
+    time of its first attempt; each resume is listed in ``resumes``)."""
+    times = [meta.get("start_time")] + [resume.get("time") for resume in meta.get("resumes") or []
+                                        if isinstance(resume, dict)]
+    for value in times:
+        try:
+            if datetime.fromisoformat(str(value)) >= started.replace(microsecond=0):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def summary_rows(plans: list[JobPlan], started: datetime) -> list[dict[str, Any]]:
     """One row per job that was to train or be skipped, read from its run folder.
 
     ``status`` is ``skipped`` for a completed run that was not re-run, the status meta.json
-    records for a job that ran, and ``not run`` for one whose meta.json this sweep did not write
-    (its job never started, or was refused). ``fps`` is timesteps over train seconds.
+    records for a job that ran (or resumed), and ``not run`` for one whose meta.json this sweep did
+    not write (its job never started, or was refused). ``fps`` is timesteps over train seconds.
 
     :param plans: the jobs, from :func:`plan_sweep`.
     :param started: when the sweep started (UTC); an older meta.json is not this sweep's.
@@ -187,11 +201,7 @@ def summary_rows(plans: list[JobPlan], started: datetime) -> list[dict[str, Any]
         if job.plan == "skip" and status == "completed":
             status = "skipped"
         elif meta is not None and job.plan == "train":
-            try:
-                fresh = datetime.fromisoformat(str(meta.get("start_time"))) >= started.replace(microsecond=0)
-            except ValueError:
-                fresh = False
-            status = status if fresh else "not run"
+            status = status if _attempted_since(meta, started) else "not run"
         status = str(status or "not run")
         train_time = _number((meta or {}).get("train_time_s"))
         timesteps = _number((meta or {}).get("timesteps"))

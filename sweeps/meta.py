@@ -62,6 +62,25 @@ def host() -> dict[str, Any]:
     }
 
 
+def slurm_job() -> dict[str, Any] | None:
+    """The Slurm job this process runs in (from Slurm's environment variables), or None outside one.
+
+    ``restart_count`` counts the requeues of the job (0 for its first start); ``array_job_id`` and
+    ``array_task_id`` are set for a job of an array, as hydra/launcher=slurm submits a sweep.
+    """
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    names = {"array_job_id": "SLURM_ARRAY_JOB_ID", "array_task_id": "SLURM_ARRAY_TASK_ID",
+             "restart_count": "SLURM_RESTART_COUNT", "partition": "SLURM_JOB_PARTITION"}
+    found: dict[str, Any] = {"job_id": job_id}
+    for key, variable in names.items():
+        value = os.environ.get(variable)
+        found[key] = int(value) if value is not None and value.isdigit() else value
+    found["restart_count"] = found["restart_count"] or 0
+    return found
+
+
 def parameter_counts(model: BaseAlgorithm) -> dict[str, int]:
     """Total and trainable parameter counts of an algorithm's policy.
 

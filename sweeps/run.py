@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import signal
 import time
@@ -184,31 +185,59 @@ def in_sweep(cfg: DictConfig) -> bool:
     return n_seeds is not None and int(cfg.seed) < int(n_seeds)
 
 
+def preemption_signal() -> signal.Signals:
+    """The signal Slurm sends ahead of a job's time limit and on pre-emption, as submitit asks for it
+    (``sbatch --signal=USR2@<signal_delay_s>``): SIGUSR2, or the signal that submitit's environment
+    variable ``SUBMITIT_PREEMPT_SIGNAL`` names (e.g. ``USR1``).
+
+    :raises ValueError: when ``SUBMITIT_PREEMPT_SIGNAL`` names no signal.
+    """
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").strip().upper()
+    try:
+        return signal.Signals["SIG" + name.removeprefix("SIG")]
+    except KeyError:
+        raise ValueError(f"SUBMITIT_PREEMPT_SIGNAL={name!r} names no signal; expected e.g. USR2 or USR1") from None
+
+
 @contextmanager
 def sigterm_as_interrupt(recorder: RunRecorder | None = None) -> Iterator[None]:
-    """Turn SIGTERM into :class:`RunInterrupted` for the duration of the block (main thread only).
+    """Turn SIGTERM and the pre-emption signal into :class:`RunInterrupted` for the duration of the
+    block (main thread only).
 
-    With a ``recorder`` that is training and checkpointing, the first SIGTERM is handed to it
+    With a ``recorder`` that is training and checkpointing, the first such signal is handed to it
     instead: it writes a checkpoint at the next rollout boundary and then stops the run the same
-    way (Slurm sends SIGTERM before it kills a cancelled or pre-empted job). A second SIGTERM stops
-    at once.
+    way (Slurm sends SIGTERM before it kills a cancelled job, and :func:`preemption_signal` ahead of
+    a time limit or a pre-emption). A second signal stops at once.
+
+    Inside a submitit job, submitit's own handler of the pre-emption signal (which requeues the job)
+    is called once the block has recorded the run, so that the requeued job resumes it from the
+    checkpoint; without one, the pre-emption signal interrupts the run like SIGTERM.
     """
+    preempt = preemption_signal()
+    received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
         name = f"received signal {signal.Signals(signum).name}"
+        if signum == preempt:
+            name += " (a Slurm time limit or pre-emption ahead)"
         if recorder is not None and recorder.request_stop(name):
             return
         raise RunInterrupted(name)
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, preempt)}
     except ValueError:  # not in the main thread: leave signals to the launcher
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        requeue = previous[preempt]
+        if preempt in received and callable(requeue):
+            requeue(preempt, None)  # submitit: requeue the job, then exit this process
 
 
 def training_config(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
@@ -502,11 +531,12 @@ def _clear(run_dir: Path) -> None:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the block runs; a signal that arrived is delivered after it.
+    """Hold SIGINT, SIGTERM and the pre-emption signal back while the block runs; a signal that
+    arrived is delivered after it.
 
     Used for the final meta.json, so that the record of a run is always written whole.
     """
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, signal.SIGTERM, preemption_signal()}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
@@ -551,6 +581,7 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
         "versions": meta.versions(),
         "git_commit": meta.git_commit(),
         "host": meta.host(),
+        "slurm": meta.slurm_job(),  # None outside a Slurm job
     }
 
 

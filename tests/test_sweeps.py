@@ -41,8 +41,15 @@ def test_multirun_writes_every_run_folder(launcher, runs_root):
 def test_slurm_launcher_config():
     cfg = make_config("hydra/launcher=slurm", return_hydra_config=True)
     launcher = cfg.hydra.launcher
-    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher._target_ == "hydra_plugins.randbench_launcher.slurm_launcher.SlurmLauncher"
+    from hydra.utils import get_class
+
+    # hydra-submitit-launcher's launcher underneath (by name: Hydra's plugin scan loads modules anew)
+    bases = {f"{cls.__module__}.{cls.__qualname__}" for cls in get_class(launcher._target_).__mro__}
+    assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in bases
     assert (launcher.timeout_min, launcher.cpus_per_task, launcher.array_parallelism) == (720, 2, 64)
+    # a run that outlives its job's time limit checkpoints on SIGUSR2 and continues requeued
+    assert (launcher.signal_delay_s, launcher.max_num_timeout) == (120, 20)
     assert "partition" in launcher
 
 
