@@ -181,6 +181,25 @@ class RandomFeatureNet(nn.Module):
         return x
 
 
+class InputFeatures(nn.Module):
+    """The identity as a feature net: the critic of :class:`RandomFeaturePolicy` with ``critic_net``
+    reads the (flattened) observation itself.
+
+    :param in_dim: input dimension, which is also ``features_dim``.
+    """
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.features_dim = int(in_dim)
+
+    @property
+    def needs_fit(self) -> bool:
+        return False
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return x
+
+
 class RandomFeatureExtractor(nn.Module):
     """The actor's and the critic's random feature nets, in the ``MlpExtractor`` interface.
 
@@ -192,7 +211,11 @@ class RandomFeatureExtractor(nn.Module):
     :param share_features: one random net for actor and critic (``psi == phi``).
     :param activation, weight_init, init_scale, normalize_input, bandwidth: see
         :class:`RandomFeatureNet`.
-    :raises ValueError: if ``share_features`` is set with different actor and critic widths.
+    :param critic_input: the critic's "features" are the input itself (:class:`InputFeatures`),
+        for a trained critic network (``RandomFeaturePolicy(critic_net=...)``); ``net_arch``'s
+        critic widths are then not used.
+    :raises ValueError: if ``share_features`` is set with different actor and critic widths, or
+        with ``critic_input``.
     """
 
     def __init__(
@@ -205,6 +228,7 @@ class RandomFeatureExtractor(nn.Module):
         init_scale: float,
         normalize_input: bool = False,
         bandwidth: float | None = None,
+        critic_input: bool = False,
     ) -> None:
         super().__init__()
         # Mapping / Sequence, not dict / list: configs may hand over OmegaConf containers.
@@ -225,7 +249,12 @@ class RandomFeatureExtractor(nn.Module):
             "bandwidth": bandwidth,
         }
         self.pi_net = RandomFeatureNet(in_dim, pi_arch, **net_kwargs)
-        self.vf_net = self.pi_net if share_features else RandomFeatureNet(in_dim, vf_arch, **net_kwargs)
+        if critic_input and share_features:
+            raise ValueError("a critic on the observations (critic_net) cannot share the actor's features")
+        if critic_input:
+            self.vf_net: nn.Module = InputFeatures(in_dim)
+        else:
+            self.vf_net = self.pi_net if share_features else RandomFeatureNet(in_dim, vf_arch, **net_kwargs)
         self.latent_dim_pi = self.pi_net.features_dim
         self.latent_dim_vf = self.vf_net.features_dim
 
@@ -285,6 +314,11 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         looking at the features, and recomputes that rollout's features.
     :param fourier_bandwidth: ``nu`` of the Fourier features (> 0), or ``None`` (default) for
         the mean pairwise distance of the first rollout's (standardized) observations.
+    :param critic_net: hidden widths of a *trained* critic network on the observations (tanh,
+        orthogonal initialization, as SB3's ``MlpPolicy``), e.g. ``[64, 64]``, in place of the
+        random-feature critic; ``None`` (default) keeps RANDPOL's critic. Outside the method: a
+        diagnostic that swaps in a value function known to work under the RANDPOL actor
+        (docs/randpol_study.md). Needs ``critic_solver="adam"`` and separate features.
     :param log_std_init: initial log standard deviation of the Gaussian policy (default -0.5).
     :param log_std_lr_scale: learning rate of ``log_std`` relative to the mean head's (> 0,
         default 1). Adam moves every one of the J head weights by about the learning rate per
@@ -310,6 +344,7 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         share_features: bool = False,
         normalize_obs: bool = False,
         fourier_bandwidth: float | None = None,
+        critic_net: Sequence[int] | None = None,
         log_std_init: float = -0.5,
         log_std_lr_scale: float = 1.0,
         use_sde: bool = False,
@@ -343,6 +378,13 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             raise ValueError(f"fourier_bandwidth must be > 0 or None (from the observations), got {fourier_bandwidth}")
         self.normalize_obs = bool(normalize_obs)
         self.fourier_bandwidth = fourier_bandwidth
+        if critic_net is not None:
+            critic_net = list(critic_net)
+            if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in critic_net):
+                raise ValueError(f"critic_net must be a list of positive ints (hidden widths) or None, got {critic_net!r}")
+            if share_features:
+                raise ValueError("critic_net (a trained critic on the observations) cannot be used with share_features=True")
+        self.critic_net = critic_net
         super().__init__(
             observation_space,
             action_space,
@@ -371,12 +413,26 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             init_scale=self.init_scale,
             normalize_input=self.normalize_obs,
             bandwidth=self.fourier_bandwidth,
+            critic_input=self.critic_net is not None,
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
+        heads = [self.action_net]
+        if self.critic_net is None:
+            heads.append(self.value_net)
+        else:  # SB3's MlpPolicy value network: tanh layers, orthogonal init (gain sqrt 2, output 1)
+            layers: list[nn.Module] = []
+            fan_in = self.mlp_extractor.latent_dim_vf
+            for width in self.critic_net:
+                layers += [nn.Linear(fan_in, width), nn.Tanh()]
+                fan_in = width
+            self.value_net = nn.Sequential(*layers, nn.Linear(fan_in, 1)).to(self.device)
+            for module in self.value_net[:-1]:
+                self.init_weights(module, gain=math.sqrt(2))
+            self.init_weights(self.value_net[-1], gain=1.0)
         with th.no_grad():
-            for head in (self.action_net, self.value_net):
+            for head in heads:
                 head.weight.zero_()
                 head.bias.zero_()
         # Rebuilt on the actor head only: the critic head has its own solver, and the random
@@ -401,6 +457,7 @@ class RandomFeaturePolicy(ActorCriticPolicy):
             share_features=self.share_features,
             normalize_obs=self.normalize_obs,
             fourier_bandwidth=self.fourier_bandwidth,
+            critic_net=self.critic_net,
             log_std_lr_scale=self.log_std_lr_scale,
         )
         return data
@@ -410,8 +467,9 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         return [self.action_net.weight, self.action_net.bias, self.log_std]
 
     def critic_parameters(self) -> list[nn.Parameter]:
-        """The critic's trainable parameters: value head weight (the paper's alpha) and bias."""
-        return [self.value_net.weight, self.value_net.bias]
+        """The critic's trainable parameters: value head weight (the paper's alpha) and bias (with
+        ``critic_net``, every parameter of the critic network)."""
+        return list(self.value_net.parameters())
 
     def random_buffers(self) -> dict[str, th.Tensor]:
         """The fixed random layers' weights and biases, by state-dict name (shared nets once).
@@ -466,7 +524,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
 
     @th.no_grad()
     def critic_features(self, obs: th.Tensor) -> th.Tensor:
-        """phi(s): critic random features, shape (batch, J_vf), no autograd graph."""
+        """phi(s): critic random features, shape (batch, J_vf), no autograd graph (with
+        ``critic_net``: the flattened observation, shape (batch, obs_dim))."""
         return self.mlp_extractor.forward_critic(self.preprocess_obs(obs))
 
     def mean_actions(self, pi_features: th.Tensor) -> th.Tensor:
@@ -474,7 +533,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         return th.addmm(self.action_net.bias, pi_features, self.action_net.weight.t())
 
     def values_from_features(self, vf_features: th.Tensor) -> th.Tensor:
-        """``alpha . phi + b``, shape (batch, 1), from cached features."""
+        """``alpha . phi + b``, shape (batch, 1), from cached features (with ``critic_net``: the
+        critic network on the cached observations)."""
         return self.value_net(vf_features)
 
     def log_prob_from_features(self, pi_features: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

@@ -212,6 +212,9 @@ class RANDPOL(OnPolicyAlgorithm):
         ).to(self.device)
         if not isinstance(self.policy, RandomFeaturePolicy):
             raise TypeError(f"RANDPOL needs a RandomFeaturePolicy, got {type(self.policy).__name__}")
+        if self.policy.critic_net is not None and self.critic_solver != "adam":
+            raise ValueError(f"policy_kwargs.critic_net (a trained critic network) is fitted by Adam: it needs "
+                             f"critic_solver='adam', got {self.critic_solver!r}")
         extractor = self.policy.mlp_extractor
         self.rollout_buffer = FeatureRolloutBuffer(
             self.n_steps,
@@ -408,7 +411,6 @@ class RANDPOL(OnPolicyAlgorithm):
 
         with th.no_grad():
             values_after = self.policy.values_from_features(rollout.vf_features).flatten()
-        alpha = self.policy.value_net.weight
         self._n_updates += 1
         self.logger.record("train/critic_loss", critic_loss)
         for name, value in actor_stats.items():
@@ -419,15 +421,30 @@ class RANDPOL(OnPolicyAlgorithm):
         self.logger.record(
             "train/explained_variance_after", explained_variance(values_after.numpy(), rollout.returns.numpy())
         )
-        self.logger.record("train/critic_bound_active", float((alpha.abs() >= self.critic_bound * (1 - 1e-6)).float().mean()))
+        if self.policy.critic_net is None:  # the share of critic head weights at the bound C/J
+            alpha = self.policy.value_net.weight
+            self.logger.record("train/critic_bound_active",
+                               float((alpha.abs() >= self.critic_bound * (1 - 1e-6)).float().mean()))
         self.logger.record("train/std", float(self.policy.log_std.detach().exp().mean()))
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
 
     def _fit_critic(self, vf_features: th.Tensor, returns: th.Tensor) -> float:
-        """Regress the returns on phi under ``|alpha_j| <= C/J``; returns the final MSE."""
+        """Regress the returns on phi under ``|alpha_j| <= C/J``; returns the final MSE.
+
+        With ``policy_kwargs.critic_net`` the critic network is fitted instead, by minibatch Adam
+        on the mean squared error (``critic_epochs`` passes of ``critic_batch_size``; no bound).
+        """
         head = self.policy.value_net
         bound = self.critic_bound
-        if self.critic_solver == "adam":
+        if self.policy.critic_net is not None:
+            n = returns.shape[0]
+            for _ in range(self.critic_epochs):
+                for idx in th.randperm(n, device=self.device).split(self.critic_batch_size):
+                    loss = F.mse_loss(head(vf_features[idx]).flatten(), returns[idx])
+                    self.critic_optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.critic_optimizer.step()
+        elif self.critic_solver == "adam":
             n = returns.shape[0]
             alpha, bias = head.weight, head.bias
             for _ in range(self.critic_epochs):
