@@ -49,7 +49,7 @@ pid_of() {  # the live PID of a daemon started here, or nothing
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid" || true
 }
 
-wait_for() {  # wait_for <what> <seconds> <command...>: until the command succeeds
+wait_for() {  # wait_for <what> <seconds> <command...>: until the command (not a shell function) succeeds
     local what=$1 deadline=$((SECONDS + $2))
     shift 2
     while ((SECONDS < deadline)); do
@@ -143,7 +143,7 @@ start_munged() {
     wait_for munged 10 sh -c "munge -S '$MUNGE_SOCKET' -n | unmunge -S '$MUNGE_SOCKET'"
 }
 
-mariadb_sql() { mariadb --socket="$DIR/mysql/mysqld.sock" -u root "$@"; }
+MARIADB=(mariadb --socket="$DIR/mysql/mysqld.sock" -u root)   # a command, not a function: wait_for runs it under timeout
 
 start_mariadbd() {
     [[ -n $(pid_of mariadbd) ]] && return 0
@@ -157,8 +157,8 @@ start_mariadbd() {
     mariadbd --user=mysql --datadir="$DIR/mysql/data" --socket="$DIR/mysql/mysqld.sock" --port=$DB_PORT \
         --bind-address=127.0.0.1 --pid-file="$(pid_file mariadbd)" --log-error="$DIR/mysql/mariadb.log" \
         > /dev/null 2>&1 &
-    wait_for MariaDB 60 mariadb_sql -e "SELECT 1"
-    mariadb_sql <<EOF
+    wait_for MariaDB 60 "${MARIADB[@]}" -e "SELECT 1"
+    "${MARIADB[@]}" <<EOF
 CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
