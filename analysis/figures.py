@@ -91,6 +91,7 @@ def plot_return_curves(
     num: int = 101,
     reps: int = 1000,
     markers: Mapping[str, float] | None = None,
+    log_span: float = 8.0,
 ) -> Figure:
     """Evaluation return against timesteps or train wall-clock, one panel per env.
 
@@ -107,6 +108,9 @@ def plot_return_curves(
     :param reps: bootstrap resamples per grid point
     :param markers: env -> x value drawn as a dotted vertical line (the equal train time at
         which the report compares returns, on the train-time axis)
+    :param log_span: on a seconds axis, a panel whose algorithms' curves end further apart than
+        this factor (e.g. a 140 s RANDPOL beside a 4,000 s RAT) gets a logarithmic x axis, so
+        that the short runs are not squeezed into its first few percent
     """
     # Each algorithm gets its own grid: its runs may cover other ranges than another algorithm's
     # (rollout lengths differ in timesteps; speed differs in seconds).
@@ -150,6 +154,12 @@ def plot_return_curves(
             ax.set_ylabel(AXIS_LABELS["eval_return_mean"])
             if x == "timesteps":  # 250k rather than 250000; seconds keep plain numbers
                 ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            else:
+                ends = bands.loc[bands["env"] == env].groupby("algo")[x].max()
+                ends = ends[ends > 0]
+                if len(ends) > 1 and ends.max() / ends.min() > log_span:
+                    ax.set_xscale("log")
+                    ax.set_xlabel(f"{AXIS_LABELS.get(x, x)}, log scale")
         for ax in axes.flat[len(envs) :]:
             ax.set_visible(False)
         extra = [plt.Line2D([], [], color="0.3", linestyle="--", label="threshold")] if thresholds else []
