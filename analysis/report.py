@@ -296,17 +296,24 @@ def _run_section(result: Analysis) -> list[str]:
     lines += [
         "**Hardware**",
         "",
-        f"- CPU: {distinct('cpu_model')}",
+        f"- CPU: {distinct('cpu_model')}; torch kernels: {distinct('cpu_capability')}",
         f"- cores: {distinct('cpu_cores')}; torch threads per run: {distinct('torch_threads')}",
         f"- hosts: {distinct('hostname')}",
+        f"- {_calibration_line(runs)}",
         "",
     ]
     lines += _load_lines(runs)
-    if runs["cpu_model"].nunique() > 1 or runs["hostname"].nunique() > 1:
+    if (
+        runs["cpu_model"].nunique() > 1
+        or runs["hostname"].nunique() > 1
+        or runs["cpu_capability"].nunique() > 1
+        or _calibration_spread(runs) > CALIBRATION_SPREAD
+    ):
         lines += [
             (
-                "**Warning:** the runs come from different machines; wall-clock and FPS are comparable only "
-                "between runs on the same hardware."
+                "**Warning:** the runs come from different machines (CPU model, host, torch kernels, or a "
+                f"matmul calibration {_calibration_spread(runs):.2f}x apart); wall-clock and FPS are comparable "
+                "only between runs on the same hardware."
             ),
             "",
         ]
@@ -329,6 +336,30 @@ def _run_section(result: Analysis) -> list[str]:
 
 
 LOAD_MEAN_SLACK = 0.25  # cores of extra demand a run's mean load may show before it is flagged
+
+
+CALIBRATION_SPREAD = 1.25  # fastest / slowest matmul calibration beyond which machines differ
+
+
+def _calibration_spread(runs: pd.DataFrame) -> float:
+    """The fastest run's matmul calibration over the slowest's (1.0 with fewer than two)."""
+    values = pd.to_numeric(runs["cpu_gflops"], errors="coerce").dropna()
+    values = values[values > 0]
+    return float(values.max() / values.min()) if len(values) > 1 else 1.0
+
+
+def _calibration_line(runs: pd.DataFrame) -> str:
+    """The matmul calibration of the runs' machines (sweeps.meta.cpu_gflops), and which lack it."""
+    values = pd.to_numeric(runs["cpu_gflops"], errors="coerce")
+    missing = int(values.isna().sum())
+    values = values.dropna()
+    if values.empty:
+        return "CPU calibration (float32 matmul, GFLOP/s): not recorded (runs made before randbench kept it)"
+    text = (
+        f"CPU calibration (float32 matmul, GFLOP/s, one thread, at each run's start): median {values.median():.1f}, "
+        f"range {values.min():.1f}-{values.max():.1f} over {len(values)} runs"
+    )
+    return text + (f"; not recorded for {missing} older runs" if missing else "")
 
 
 def _load_lines(runs: pd.DataFrame) -> list[str]:

@@ -69,7 +69,7 @@ def measure(algo: str, env: str, repeats: int, buffer: int, freq: int) -> dict[s
             (Path(folder) / "progress.csv").write_text("time/total_timesteps\n0\n")
             seconds = []
             for _ in range(repeats):
-                seconds.append(save_checkpoint(Path(folder), model, train_env, recorder, "benchmark"))
+                seconds.append(save_checkpoint(Path(folder), model, train_env, recorder, "benchmark", eval_env))
             size = sum(p.stat().st_size for p in (Path(folder) / ".checkpoint").iterdir())
             remove_checkpoints(Path(folder))
     finally:

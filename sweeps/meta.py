@@ -6,6 +6,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -43,19 +44,54 @@ def git_commit() -> str | None:
         return None
 
 
+CALIBRATION_SIZE = 256  # float32 matrices: the size of an MLP layer's matmul over a minibatch
+_SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_gflops(size: int = CALIBRATION_SIZE, repeats: int = 20, timings: int = 5) -> float:
+    """A calibration of this CPU for the run's wall-clock: float32 matmul speed in GFLOP/s.
+
+    ``repeats`` products of two ``size x size`` matrices in torch on this process's threads, timed
+    ``timings`` times; the best timing counts (the least disturbed). About 0.1 s. Two virtual
+    machines that report the same CPU model can differ by 2x here (one with AVX-512, one without),
+    and then so do the train times of the same config: the report warns when runs that it
+    compares were calibrated apart.
+
+    :return: ``2 * size**3 * repeats / seconds / 1e9``
+    """
+    a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
+    b = torch.randn(size, size, generator=torch.Generator().manual_seed(1))
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(timings):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 * repeats / best / 1e9
+
+
 def host() -> dict[str, Any]:
-    """CPU model, core count and the torch threads this process uses."""
+    """CPU model, its SIMD extensions and torch's kernel level, core count, torch threads, and a
+    matmul calibration (:func:`cpu_gflops`)."""
     cpu = platform.processor() or None
+    flags: list[str] | None = None
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+                      if ":" in line)
     except OSError:
-        pass
+        fields = {}
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    cpu = fields.get("model name", cpu)
+    if "flags" in fields:
+        present = set(fields["flags"].split())
+        flags = [flag for flag in _SIMD_FLAGS if flag in present]
     return {
         "hostname": platform.node(),
         "cpu_model": cpu,
+        "cpu_flags": flags,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # torch's kernels: AVX2, AVX512, ...
+        "cpu_gflops": round(cpu_gflops(), 2),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),

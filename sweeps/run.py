@@ -36,7 +36,13 @@ from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
 from envs.make import check_env_id, make_eval_env, make_train_env
 from sweeps import meta
-from sweeps.checkpoint import find_checkpoint, load_model, remove_checkpoints, restore_progress, save_checkpoint
+from sweeps.checkpoint import (
+    find_checkpoint,
+    load_model,
+    remove_checkpoints,
+    restore_progress,
+    save_checkpoint,
+)
 from sweeps.lock import acquire, check_unlocked
 from sweeps.recorder import DivergedError, RunRecorder, TimeBudgetReached
 from sweeps.rundir import (
@@ -610,7 +616,7 @@ def _train(
     if resume is not None:
         folder, state, previous = resume
         try:
-            model = load_model(folder, model, train_env)
+            model, envs_restored = load_model(folder, model, train_env, eval_env)
         except Exception as caught:  # noqa: BLE001 - an unusable checkpoint: start again from step 0
             print(f"[{label}] checkpoint {folder} cannot be loaded ({_summary(caught)}); starting from step 0",
                   flush=True)
@@ -628,6 +634,7 @@ def _train(
             "lost_timesteps": max(int(interrupted_at) - int(state["timesteps"]), 0)
             if isinstance(interrupted_at, int) else None,
             "previous_status": previous.get("status"),
+            "envs_restored": envs_restored,  # False: the episodes in flight were restarted
         }]
     # The algorithm's own training log (losses, approx KL, entropy, explained variance, learning
     # rate, ...) as SB3's logger writes it: progress.csv in the run folder, one row per dump.
@@ -670,7 +677,7 @@ def _train(
         budget_s=cfg.get("budget_s"),
         parent_pid=parent_pid,
         checkpoint_freq=OmegaConf.select(cfg, "checkpoint.freq"),
-        on_checkpoint=lambda: save_checkpoint(run_dir, model, train_env, recorder, info["config_digest"]),
+        on_checkpoint=lambda: save_checkpoint(run_dir, model, train_env, recorder, info["config_digest"], eval_env),
     )
     if resume is not None:
         recorder.load_state_dict(resume[1]["recorder"])

@@ -95,6 +95,7 @@ def test_markdown_report_content(report, written):
     assert f"`{damaged}`: `metrics.csv` is truncated" in text
     # hardware and versions from meta.json
     assert "Test CPU @ 3.0GHz" in text
+    assert "CPU calibration (float32 matmul, GFLOP/s): not recorded" in text  # meta.json has none
     assert re.search(r"\| python +\| torch +\| stable-baselines3 +\|", text)
     assert "different package versions" not in text
     assert "3,000 / 700,000" in text  # randpol trainable / total
@@ -186,3 +187,28 @@ def test_single_algorithm_says_which_figure_cannot_be_drawn(tmp_path: Path):
     text = build_markdown(result, lambda name: None if name in missing else f"figures/{name}.png", missing)
     assert "Not drawn: needs at least two algorithms" in text
     assert "Not measured: these runs have no completed run of randpol." in text
+
+
+def test_runs_calibrated_apart_are_flagged_as_different_machines(tmp_path: Path):
+    """Two virtual machines can report the same CPU model and differ 2x in speed: the matmul
+    calibration in meta.json (sweeps.meta.cpu_gflops) tells them apart."""
+    import json
+
+    from analysis.report import build_markdown
+
+    for seed, gflops in ((0, 40.0), (1, 90.0)):
+        for algo in ("ppo", "randpol"):
+            folder = write_run(tmp_path, "pendulum", algo, seed, [500, 1000, 1500], [-900, -700, -500 + seed])
+            meta = json.loads((folder / "meta.json").read_text())
+            meta["host"] |= {"cpu_capability": "AVX2", "cpu_gflops": gflops}
+            (folder / "meta.json").write_text(json.dumps(meta))
+    text = build_markdown(analyze(tmp_path, reps=100), lambda name: None, {})
+    assert "torch kernels: AVX2" in text
+    assert "median 65.0, range 40.0-90.0 over 4 runs" in text
+    assert "matmul calibration 2.25x apart" in text
+    # the same machine: no warning
+    for folder in tmp_path.glob("*/*/*/seed*"):
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["host"]["cpu_gflops"] = 60.0
+        (folder / "meta.json").write_text(json.dumps(meta))
+    assert "come from different machines" not in build_markdown(analyze(tmp_path, reps=100), lambda name: None, {})

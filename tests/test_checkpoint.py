@@ -31,16 +31,12 @@ def _state(run_dir: Path) -> dict | None:
         return None
 
 
-@pytest.mark.parametrize("algo", sorted(CASES))
-def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
-    overrides, budget, freq = CASES[algo]
-    args = [*overrides, f"budget={budget}", f"checkpoint.freq={freq}", f"eval.freq={freq // 2}",
-            "eval.n_episodes=1", "progress=false", f"output.root={runs_root}", "sweep_name=ck"]
-    run_dir = runs_root / "ck" / "pendulum" / algo / "seed0"
+def _kill_after_two_checkpoints(args: list[str], run_dir: Path, freq: int) -> None:
+    """Start ``randbench train`` and SIGKILL it once a checkpoint at >= 2 * freq steps is written."""
     process = subprocess.Popen([*RANDBENCH, "train", *args], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:  # kill once two checkpoints are written
+    while time.time() < deadline and process.poll() is None:
         state = _state(run_dir)
         if state is not None and state["timesteps"] >= 2 * freq:
             break
@@ -48,6 +44,15 @@ def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+@pytest.mark.parametrize("algo", sorted(CASES))
+def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
+    overrides, budget, freq = CASES[algo]
+    args = [*overrides, f"budget={budget}", f"checkpoint.freq={freq}", f"eval.freq={freq // 2}",
+            "eval.n_episodes=1", "progress=false", f"output.root={runs_root}", "sweep_name=ck"]
+    run_dir = runs_root / "ck" / "pendulum" / algo / "seed0"
+    _kill_after_two_checkpoints(args, run_dir, freq)
     killed = json.loads((run_dir / "meta.json").read_text())
     assert killed["status"] == "running"  # SIGKILL: nothing could record it
     checkpoint = _state(run_dir)
@@ -74,8 +79,65 @@ def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
     assert not (run_dir / CHECKPOINT_DIR).exists() and not (run_dir / ".lock.json").exists()
 
 
+@pytest.mark.parametrize("algo", sorted(CASES))
+def test_a_resumed_run_reproduces_the_uninterrupted_run(algo, runs_root):
+    """Pendulum's envs are saved with the checkpoint, so the episodes in flight continue and the
+    evaluation env draws as it would have: the killed and resumed run's evaluations and training
+    episodes are those of an uninterrupted run of the same seed, number for number."""
+    overrides, budget, freq = CASES[algo]
+    args = [*overrides, f"budget={budget}", f"checkpoint.freq={freq}", f"eval.freq={freq // 2}",
+            "eval.n_episodes=2", "progress=false", "sweep_name=same"]
+    whole = randbench(["train", *args, f"output.root={runs_root / 'whole'}"])
+    assert whole.returncode == 0, whole.stderr
+    resumed_dir = runs_root / "resumed" / "same" / "pendulum" / algo / "seed0"
+    _kill_after_two_checkpoints([*args, f"output.root={runs_root / 'resumed'}"], resumed_dir, freq)
+    checkpoint = _state(resumed_dir)
+    assert checkpoint["envs_saved"] is True
+    done = randbench(["train", *args, f"output.root={runs_root / 'resumed'}"])
+    assert done.returncode == 0, done.stderr
+    [resume] = json.loads((resumed_dir / "meta.json").read_text())["resumes"]
+    assert resume["envs_restored"] is True and resume["from_timesteps"] == checkpoint["timesteps"]
+    whole_dir = runs_root / "whole" / "same" / "pendulum" / algo / "seed0"
+    columns = ["timesteps", "eval_return_mean", "eval_return_std", "eval_length_mean", "train_return_mean"]
+    expected, got = (pd.read_csv(d / "metrics.csv")[columns] for d in (whole_dir, resumed_dir))
+    assert (got["timesteps"] > checkpoint["timesteps"]).sum() >= 2  # evaluations after the resume
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    episodes = [pd.read_csv(d / "episodes.csv")[["timesteps", "return", "length"]] for d in (whole_dir, resumed_dir)]
+    pd.testing.assert_frame_equal(episodes[1], episodes[0], check_exact=True)
+
+
+def test_box2d_envs_are_not_saved_and_mujoco_envs_continue_exactly():
+    """LunarLander's Box2D bodies do not pickle (its episodes restart on resume); a MuJoCo env
+    saved mid-episode steps and resets exactly as the original from there on."""
+    import numpy as np
+
+    from envs.make import make_train_env
+    from sweeps.checkpoint import env_state, restore_env_state
+
+    lander = make_train_env("LunarLanderContinuous-v3", n_envs=1, seed=0)
+    lander.reset()
+    assert env_state(lander) is None
+    assert restore_env_state(lander, None) is False
+    lander.close()
+    original = make_train_env("Hopper-v5", n_envs=2, seed=0, normalize=True, gamma=0.99)
+    copy = make_train_env("Hopper-v5", n_envs=2, seed=5, normalize=True, gamma=0.99)
+    original.reset()
+    copy.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        original.step(rng.uniform(-1, 1, (2, 3)).astype(np.float32))
+    assert restore_env_state(copy, env_state(original)) is True
+    copy.obs_rms, copy.ret_rms = original.obs_rms.copy(), original.ret_rms.copy()
+    for _ in range(1500):  # several episodes: terminations, time limits and seedless resets
+        action = rng.uniform(-1, 1, (2, 3)).astype(np.float32)
+        (obs_a, rew_a, done_a, _), (obs_b, rew_b, done_b, _) = original.step(action), copy.step(action)
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(rew_a, rew_b) and np.array_equal(done_a, done_b)
+    original.close()
+    copy.close()
+
+
 def test_force_and_a_changed_config_start_from_step_zero(runs_root):
-    overrides, budget, freq = CASES["ppo"]
+    overrides, *_ = CASES["ppo"]
     args = [*overrides, "budget=2048", "checkpoint.freq=512", "eval.freq=512", "eval.n_episodes=1",
             "progress=false", f"output.root={runs_root}", "sweep_name=ck0"]
     run_dir = runs_root / "ck0" / "pendulum" / "ppo" / "seed0"
@@ -101,7 +163,7 @@ def test_a_bad_checkpoint_frequency_is_refused(runs_root):
 def test_sigterm_writes_a_checkpoint_and_the_re_run_loses_nothing(runs_root):
     """Slurm's cancel and pre-emption send SIGTERM first: the run checkpoints at the next rollout
     boundary, records interrupted (exit 130), and its re-run resumes exactly there."""
-    overrides, budget, freq = CASES["ppo"]
+    overrides, *_ = CASES["ppo"]
     args = [*overrides, "budget=100000", "checkpoint.freq=50000", "eval.freq=512", "eval.n_episodes=1",
             "progress=true", f"output.root={runs_root}", "sweep_name=term"]
     run_dir = runs_root / "term" / "pendulum" / "ppo" / "seed0"
