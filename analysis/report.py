@@ -303,17 +303,15 @@ def _run_section(result: Analysis) -> list[str]:
         "",
     ]
     lines += _load_lines(runs)
-    if (
-        runs["cpu_model"].nunique() > 1
-        or runs["hostname"].nunique() > 1
-        or runs["cpu_capability"].nunique() > 1
-        or _calibration_spread(runs) > CALIBRATION_SPREAD
-    ):
+    reasons = [name for name, column in (("CPU models", "cpu_model"), ("hosts", "hostname"),
+                                         ("torch kernels", "cpu_capability")) if runs[column].nunique() > 1]
+    if _calibration_spread(runs) > CALIBRATION_SPREAD:
+        reasons.append(f"matmul calibrations {_calibration_spread(runs):.2f}x apart")
+    if reasons:
         lines += [
             (
-                "**Warning:** the runs come from different machines (CPU model, host, torch kernels, or a "
-                f"matmul calibration {_calibration_spread(runs):.2f}x apart); wall-clock and FPS are comparable "
-                "only between runs on the same hardware."
+                f"**Warning:** the runs come from different machines ({', '.join(reasons)}); wall-clock and FPS "
+                "are comparable only between runs on the same hardware."
             ),
             "",
         ]

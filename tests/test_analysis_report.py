@@ -205,7 +205,7 @@ def test_runs_calibrated_apart_are_flagged_as_different_machines(tmp_path: Path)
     text = build_markdown(analyze(tmp_path, reps=100), lambda name: None, {})
     assert "torch kernels: AVX2" in text
     assert "median 65.0, range 40.0-90.0 over 4 runs" in text
-    assert "matmul calibration 2.25x apart" in text
+    assert "different machines (matmul calibrations 2.25x apart)" in text
     # the same machine: no warning
     for folder in tmp_path.glob("*/*/*/seed*"):
         meta = json.loads((folder / "meta.json").read_text())
