@@ -305,8 +305,9 @@ def _run_section(result: Analysis) -> list[str]:
     lines += _load_lines(runs)
     reasons = [name for name, column in (("CPU models", "cpu_model"), ("hosts", "hostname"),
                                          ("torch kernels", "cpu_capability")) if runs[column].nunique() > 1]
-    if _calibration_spread(runs) > CALIBRATION_SPREAD:
-        reasons.append(f"matmul calibrations {_calibration_spread(runs):.2f}x apart")
+    spread = _calibration_spread(runs)
+    if spread > CALIBRATION_SPREAD:
+        reasons.append(f"matmul calibrations {spread:.2f}x apart")
     if reasons:
         lines += [
             (

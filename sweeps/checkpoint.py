@@ -4,8 +4,8 @@ Every ``checkpoint.freq`` env steps (at the first rollout boundary past it, righ
 evaluation would be), a run writes what it needs to continue into ``<run>/.checkpoint/``: the
 model with its optimizers (``model.zip``), the replay buffer of an off-policy algorithm, the
 VecNormalize statistics, the algorithm's training log so far, the RNG states of torch, numpy and
-Python, gSDE's exploration noise, and the recorder's state (its metrics and episode rows, the train, wall and CPU time so
-far, the next evaluation and checkpoint) and, where they can be saved, the envs themselves
+Python, gSDE's exploration noise, and the recorder's state (its metrics and episode rows, the
+train, wall and CPU time so far, the next evaluation and checkpoint) and, where they can be saved, the envs themselves
 (``env_state.pkl``, see :func:`env_state`). ``state.json`` is written last; the folder replaces the
 previous checkpoint by two renames, so that a kill at any moment leaves one whole checkpoint
 (``.checkpoint`` or, between the renames, ``.checkpoint.old``).
@@ -16,7 +16,7 @@ same config resumes from it: timesteps continue, train time accumulates, and met
 lost. Where the envs were saved (a ``DummyVecEnv`` of pure-Python or MuJoCo tasks: Pendulum,
 Hopper, Humanoid), the episodes in flight at the checkpoint continue and the evaluation env
 draws its next episodes as it would have, so that an algorithm whose own state is all in the
-checkpoint (SB3's PPO, A2C, SAC, TD3, DDPG; RANDPOL) continues exactly as the uninterrupted run.
+checkpoint continues exactly as the uninterrupted run (tested: PPO with gSDE, SAC, RANDPOL).
 Where they cannot be saved (Box2D's LunarLander and BipedalWalker hold SWIG objects; Go1's state
 is too large; a ``SubprocVecEnv`` keeps its envs in other processes), the envs start new
 episodes: the episodes in flight at the checkpoint are lost, and the curve after the resume is
@@ -131,30 +131,29 @@ def env_state(venv: Any, max_bytes: int = ENV_STATE_MAX_BYTES) -> bytes | None:
     return buffer.getvalue()
 
 
-def restore_env_state(venv: Any, data: bytes | None, apply: bool = True) -> bool:
-    """Put a state from :func:`env_state` into ``venv`` (built like the saved one).
-
-    The fresh sub-envs are closed and replaced by the saved ones, and the seeds that ``venv``
-    would apply at its next ``reset()`` are dropped, so that the envs go on from where they were.
-
-    :param apply: False to only check that the state loads and fits ``venv``
-    :return: False (``venv`` untouched) when there is no state or it does not fit ``venv``.
-    """
+def _load_env_state(venv: Any, data: bytes | None) -> dict[str, Any] | None:
+    """The state :func:`env_state` saved, unpickled, if it fits ``venv`` (built like the saved one)."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    if data is None:
-        return False
     inner, wrappers = _vec_chain(venv)
+    if data is None or type(inner) is not DummyVecEnv:
+        return None
     try:
         state = pickle.loads(data)
     except Exception:  # noqa: BLE001 - a state of other package versions: start new episodes
-        return False
-    if type(inner) is not DummyVecEnv or len(state["envs"]) != len(inner.envs) or len(state["wrappers"]) != len(wrappers):
-        return False
-    if not apply:
+        return None
+    if len(state["envs"]) != len(inner.envs) or len(state["wrappers"]) != len(wrappers):
         for env in state["envs"]:
             env.close()
-        return True
+        return None
+    return state
+
+
+def _apply_env_state(venv: Any, state: dict[str, Any]) -> None:
+    """Replace the sub-envs of ``venv`` by the saved ones (the fresh ones are closed), drop the seeds
+    ``venv`` would apply at its next ``reset()``, and put VecNormalize's in-flight values back, so
+    that the envs go on from where they were."""
+    inner, wrappers = _vec_chain(venv)
     for env in inner.envs:
         env.close()
     inner.envs = list(state["envs"])
@@ -163,6 +162,17 @@ def restore_env_state(venv: Any, data: bytes | None, apply: bool = True) -> bool
     for wrapper, saved in zip(wrappers, state["wrappers"]):
         for key, value in saved.items():
             setattr(wrapper, key, value)
+
+
+def restore_env_state(venv: Any, data: bytes | None) -> bool:
+    """Put a state from :func:`env_state` into ``venv`` (built like the saved one).
+
+    :return: False (``venv`` untouched) when there is no state or it does not fit ``venv``.
+    """
+    state = _load_env_state(venv, data)
+    if state is None:
+        return False
+    _apply_env_state(venv, state)
     return True
 
 
@@ -304,13 +314,14 @@ def load_model(folder: Path, model: Any, train_env: Any, eval_env: Any = None) -
                 envs = pickle.load(file)
         except Exception:  # noqa: BLE001 - unreadable: new episodes, as without it
             envs = {}
-    # checked first, applied only once the model has loaded: a failed load leaves the envs fresh
-    envs_restored = restore_env_state(train_env, envs.get("train"), apply=False)
+    # loaded first, applied only once the model has loaded: a failed load leaves the envs fresh
+    train_state = _load_env_state(train_env, envs.get("train"))
+    envs_restored = train_state is not None
     restored = type(model).load(folder / "model.zip", env=train_env, device=model.device, force_reset=not envs_restored)
     if _is_off_policy(restored) and (folder / "replay_buffer.pkl").is_file():
         restored.load_replay_buffer(folder / "replay_buffer.pkl")
-    if envs_restored:
-        restore_env_state(train_env, envs.get("train"))
+    if train_state is not None:
+        _apply_env_state(train_env, train_state)
         if eval_env is not None:
             restore_env_state(eval_env, envs.get("eval"))
     holder = _sde_holder(restored)

@@ -74,18 +74,13 @@ def cpu_gflops(size: int = CALIBRATION_SIZE, repeats: int = 20, timings: int = 5
 def host() -> dict[str, Any]:
     """CPU model, its SIMD extensions and torch's kernel level, core count, torch threads, and a
     matmul calibration (:func:`cpu_gflops`)."""
-    cpu = platform.processor() or None
-    flags: list[str] | None = None
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
-                      if ":" in line)
+        first_cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
     except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    cpu = fields.get("model name", cpu)
-    if "flags" in fields:
-        present = set(fields["flags"].split())
-        flags = [flag for flag in _SIMD_FLAGS if flag in present]
+        first_cpu = ""
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first_cpu.splitlines())}
+    cpu = fields.get("model name") or platform.processor() or None
+    flags = [flag for flag in _SIMD_FLAGS if flag in fields["flags"].split()] if "flags" in fields else None
     return {
         "hostname": platform.node(),
         "cpu_model": cpu,
