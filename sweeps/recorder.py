@@ -27,6 +27,7 @@ import time
 from collections import deque
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
