@@ -9,6 +9,7 @@ result.aggregates           # rliable IQM / mean / median / optimality gap acros
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,12 @@ def _specs_for(runs: RunSet, conf_dir: str | Path | None) -> tuple[dict[str, Env
     """conf/env specs, completed by the env block of a run's config.yaml for envs conf lacks."""
     specs = load_env_specs(conf_dir)
     notes = []
-    for env, path in runs.runs[["env", "path"]].drop_duplicates("env").itertuples(index=False):
+    rows = runs.runs[["env", "env_name", "path"]].drop_duplicates("env")
+    for env, env_name, path in rows.itertuples(index=False):
         if env in specs:
+            continue
+        if env_name in specs:  # one env under several budgets (analysis.load.label_tasks)
+            specs[env] = dataclasses.replace(specs[env_name], name=env)
             continue
         config_path = Path(path) / "config.yaml"
         try:

@@ -68,6 +68,7 @@ INFO_COLUMNS = RUN_COLUMNS + (
     "n_evals",
     "missing_files",
     "path",
+    "env_name",
 )
 
 
@@ -622,6 +623,46 @@ def _without_copies(runs: list[Run]) -> tuple[list[Run], list[Problem]]:
     return sorted(kept, key=lambda run: order[id(run)]), problems
 
 
+def _steps_label(budget: int | None) -> str:
+    """An env-step budget in words: ``"1M steps"``, ``"250,000 steps"``."""
+    if budget is None:
+        return "a step budget"
+    return f"{budget // 1_000_000}M steps" if budget % 1_000_000 == 0 else f"{budget:,} steps"
+
+
+def label_tasks(infos: Sequence[dict[str, Any]]) -> None:
+    """Tell apart, in place, the runs of one env trained under different kinds of budget.
+
+    A run with a wall-clock budget (``budget_s``: stop at that many train seconds) and a run with
+    an env-step budget answer different questions (return at equal train time, return at equal
+    samples), and their seeds must not share a confidence interval or a PPO-level threshold. Where
+    the runs of one env have more than one ``budget_s`` (None counts as one), their ``env``
+    becomes ``"<env> (<budget>)"``: ``"hopper (1200 train s)"`` for the time-budget runs and
+    ``"hopper (1M steps)"`` for the others (``"hopper (a step budget)"`` if those differ in steps).
+    Otherwise ``env`` stays the env's config name. Differences in step budget alone do not split
+    a task. ``env_name`` always holds the config name.
+
+    :param infos: rows of the runs table (:attr:`Run.info`), changed in place
+    """
+    time_budgets: dict[str, set[Any]] = {}
+    step_budgets: dict[str, set[Any]] = {}
+    for info in infos:
+        info["env_name"] = env = info["env"]
+        time_budgets.setdefault(env, set()).add(info.get("budget_s"))
+        if info.get("budget_s") is None:
+            step_budgets.setdefault(env, set()).add(info.get("budget"))
+    for info in infos:
+        env = info["env_name"]
+        if len(time_budgets[env]) == 1:
+            continue
+        if info.get("budget_s") is not None:
+            label = f"{info['budget_s']:g} train s"
+        else:
+            steps = step_budgets[env]
+            label = _steps_label(next(iter(steps))) if len(steps) == 1 else "a step budget"
+        info["env"] = f"{env} ({label})"
+
+
 def load_runs(root: str | Path | Sequence[str | Path], log: Any = None) -> RunSet:
     """Load every run folder under ``root`` into tidy tables.
 
@@ -663,6 +704,7 @@ def load_runs(root: str | Path | Sequence[str | Path], log: Any = None) -> RunSe
         for problem in problems:
             log(f"  ! {problem}")
     infos = [run.info for run in runs]
+    label_tasks(infos)
     table = pd.DataFrame(infos, columns=list(INFO_COLUMNS))
     curves = [_with_run_columns(run.metrics, info) for run, info in zip(runs, infos) if len(run.metrics)]
     episodes = [

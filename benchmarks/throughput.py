@@ -1,7 +1,7 @@
 """Training throughput: RANDPOL against SB3 PPO and the raw env step rate, side by side.
 
 ``python -m benchmarks.throughput [--envs lunarlander hopper] [--steps N] [--repeats 3]
-[--output results/benchmarks/throughput.csv]``
+[--defaults] [--output results/benchmarks/throughput.csv]``
 
 For every env, each repetition measures in turn (interleaved, so that a change of machine load
 hits every condition alike):
@@ -13,7 +13,17 @@ hits every condition alike):
 - ``ppo_tuned`` / ``randpol_tuned``: ``learn()`` of each algorithm with its tuned config
   (``conf/tuned/<algo>_<env>.yaml`` composed with ``conf/env/<env>.yaml`` by Hydra);
 - ``randpol_matched``: RANDPOL with PPO's tuned ``n_envs`` and ``n_steps``, when its tuned
-  config differs from them (otherwise ``randpol_tuned`` already is that comparison).
+  config differs from them (otherwise ``randpol_tuned`` already is that comparison);
+- ``bare``: the simulator alone, ``gymnasium.make_vec`` (sync, the tuned ``n_envs``) with random
+  actions and none of SB3's per-step wrappers (DummyVecEnv, Monitor, VecNormalize): the limit
+  of any SB3 algorithm, ``raw`` / ``bare`` being what those wrappers cost;
+- with ``--defaults``, the library defaults: ``PPO("MlpPolicy", env_id)`` against
+  ``RANDPOL("RandomFeaturePolicy", env_id)`` (``ppo_defaults``, ``randpol_defaults``), each
+  building its own env as SB3 does (one DummyVecEnv copy with Monitor, no normalization), with
+  ``raw_defaults`` (that env stepped with random actions) and ``bare_defaults`` (one env).
+
+Each row's ratios are against the PPO and the raw and bare env rates of its own group (tuned or
+library defaults).
 
 Only ``learn()`` is timed (construction excluded), with one torch thread. FPS is env steps per
 wall-clock second; ``cpu_fps`` per CPU second of this process, which a busy machine disturbs
@@ -35,13 +45,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch as th
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
+from algos.randpol import RANDPOL
 from baselines.build import build_algorithm
 from envs.make import make_train_env
 
@@ -92,6 +105,60 @@ def time_raw(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]
     return n_calls * venv.num_envs, wall, cpu
 
 
+def time_bare(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """Random actions on ``gymnasium.make_vec`` (sync) without SB3's wrappers: (steps, wall s, CPU s)."""
+    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.kwargs else {}
+    venv = gym.make_vec(cfg.env.id, num_envs=int(cfg.env.n_envs), vectorization_mode="sync", **kwargs)
+    venv.action_space.seed(seed)
+    venv.reset(seed=seed)
+    actions = [venv.action_space.sample() for _ in range(64)]
+    n_calls = -(-steps // venv.num_envs)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(n_calls):
+        venv.step(actions[i % 64])  # autoreset: the vector env resets finished copies itself
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    venv.close()
+    return n_calls * venv.num_envs, wall, cpu
+
+
+def _defaults_cfg(cfg: DictConfig) -> DictConfig:
+    """The config of a library-defaults case: the env id, one env, no normalization."""
+    out = cfg.copy()
+    out.env.n_envs = 1
+    out.env.normalize = False
+    out.env.vec_env = "dummy"
+    return out
+
+
+def time_raw_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """Random actions on the env SB3 builds for an env id (one DummyVecEnv copy with Monitor)."""
+    return time_raw(_defaults_cfg(cfg), steps, seed)
+
+
+def time_bare_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """Random actions on one bare env (``gymnasium.make_vec``, one copy)."""
+    return time_bare(_defaults_cfg(cfg), steps, seed)
+
+
+def _time_default_learn(algo_class: type, policy: str, cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    model = algo_class(policy, cfg.env.id, seed=seed, device="cpu", verbose=0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(steps)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    model.get_env().close()
+    return int(model.num_timesteps), wall, cpu
+
+
+def time_ppo_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """``PPO("MlpPolicy", env_id).learn(steps)``, construction excluded."""
+    return _time_default_learn(PPO, "MlpPolicy", cfg, steps, seed)
+
+
+def time_randpol_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """``RANDPOL("RandomFeaturePolicy", env_id).learn(steps)``, construction excluded."""
+    return _time_default_learn(RANDPOL, "RandomFeaturePolicy", cfg, steps, seed)
+
+
 def time_learn(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
     """``learn(steps)`` of the config's algorithm, construction excluded: (timesteps, wall s, CPU s)."""
     venv = make_env(cfg, seed)
@@ -104,10 +171,31 @@ def time_learn(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, floa
     return int(model.num_timesteps), wall, cpu
 
 
-def conditions(env: str) -> dict[str, tuple[DictConfig, Callable[[DictConfig, int, int], tuple[int, float, float]]]]:
+Timer = Callable[[DictConfig, int, int], tuple[int, float, float]]
+# condition -> (group, role): ratios are taken within a group, against its "ppo", "raw" and "bare".
+ROLES = {
+    "raw": ("tuned", "raw"),
+    "bare": ("tuned", "bare"),
+    "ppo_tuned": ("tuned", "ppo"),
+    "randpol_tuned": ("tuned", None),
+    "raw_randpol": ("tuned", None),
+    "randpol_matched": ("tuned", None),
+    "raw_defaults": ("defaults", "raw"),
+    "bare_defaults": ("defaults", "bare"),
+    "ppo_defaults": ("defaults", "ppo"),
+    "randpol_defaults": ("defaults", None),
+}
+
+
+def conditions(env: str, defaults: bool = False) -> dict[str, tuple[DictConfig, Timer]]:
     """The measured conditions of one env: name -> (config, timing function)."""
     ppo, randpol = compose_config("ppo", env), compose_config("randpol", env)
-    out = {"raw": (ppo, time_raw), "ppo_tuned": (ppo, time_learn), "randpol_tuned": (randpol, time_learn)}
+    out: dict[str, tuple[DictConfig, Timer]] = {
+        "raw": (ppo, time_raw),
+        "bare": (ppo, time_bare),
+        "ppo_tuned": (ppo, time_learn),
+        "randpol_tuned": (randpol, time_learn),
+    }
     if vectorization(randpol) != vectorization(ppo):
         out["raw_randpol"] = (randpol, time_raw)
     matched = randpol.copy()
@@ -115,17 +203,50 @@ def conditions(env: str) -> dict[str, tuple[DictConfig, Callable[[DictConfig, in
     matched.algo.model.n_steps = ppo.algo.model.get("n_steps", 2048)
     if (matched.env.n_envs, matched.algo.model.n_steps) != (randpol.env.n_envs, randpol.algo.model.n_steps):
         out["randpol_matched"] = (matched, time_learn)
+    if defaults:
+        out["raw_defaults"] = (ppo, time_raw_defaults)
+        out["bare_defaults"] = (ppo, time_bare_defaults)
+        out["ppo_defaults"] = (ppo, time_ppo_defaults)
+        out["randpol_defaults"] = (randpol, time_randpol_defaults)
     return out
 
 
+def _described(cfg: DictConfig, condition: str, timer: Timer) -> dict[str, object]:
+    """What a condition ran: algorithm, n_envs, rollout length and normalization."""
+    group = ROLES[condition][0]
+    env_only = timer in (time_raw, time_bare, time_raw_defaults, time_bare_defaults)
+    if group == "defaults":
+        return {
+            "algo": "none" if env_only else str(cfg.algo.name),
+            "n_envs": 1,
+            "n_steps": None if env_only else 2048,
+            "normalize": "False",
+        }
+    return {
+        "algo": "none" if env_only else str(cfg.algo.name),
+        "n_envs": int(cfg.env.n_envs),
+        "n_steps": None if env_only else int(cfg.algo.model.get("n_steps", 2048)),
+        "normalize": "False" if timer is time_bare else vectorization(cfg)[2],
+    }
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (env, condition): median FPS and median per-repetition ratios."""
+    """One row per (env, condition): median FPS and median per-repetition ratios against the PPO,
+    raw env and bare simulator conditions of the row's group (tuned or library defaults)."""
     rows = []
     for env, env_runs in runs.groupby("env", sort=False):
         fps = env_runs.pivot(index="repeat", columns="condition", values="fps")
         cpu_fps = env_runs.pivot(index="repeat", columns="condition", values="cpu_fps")
+
+        def ratio(table: pd.DataFrame, condition: str, reference: str | None) -> float:
+            if reference is None or reference not in table:
+                return float("nan")
+            return float((table[condition] / table[reference]).median())
+
         for condition, group in env_runs.groupby("condition", sort=False):
-            raw = "raw_randpol" if condition == "randpol_tuned" and "raw_randpol" in fps else "raw"
+            family = ROLES[condition][0]
+            refs = {role: name for name, (g, role) in ROLES.items() if g == family and role is not None}
+            raw = "raw_randpol" if condition == "randpol_tuned" and "raw_randpol" in fps else refs["raw"]
             first = group.iloc[0]
             rows.append(
                 {
@@ -140,10 +261,12 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                     "fps_min": float(group["fps"].min()),
                     "fps_max": float(group["fps"].max()),
                     "cpu_fps": float(group["cpu_fps"].median()),
-                    "ratio_vs_ppo_tuned": float((fps[condition] / fps["ppo_tuned"]).median()),
-                    "ratio_vs_raw": float((fps[condition] / fps[raw]).median()),
-                    "cpu_ratio_vs_ppo_tuned": float((cpu_fps[condition] / cpu_fps["ppo_tuned"]).median()),
-                    "cpu_ratio_vs_raw": float((cpu_fps[condition] / cpu_fps[raw]).median()),
+                    "ratio_vs_ppo": ratio(fps, condition, refs["ppo"]),
+                    "ratio_vs_raw": ratio(fps, condition, raw),
+                    "ratio_vs_bare": ratio(fps, condition, refs["bare"]),
+                    "cpu_ratio_vs_ppo": ratio(cpu_fps, condition, refs["ppo"]),
+                    "cpu_ratio_vs_raw": ratio(cpu_fps, condition, raw),
+                    "cpu_ratio_vs_bare": ratio(cpu_fps, condition, refs["bare"]),
                 }
             )
     return pd.DataFrame(rows)
@@ -155,6 +278,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--steps", type=int, default=None, help="env steps per measurement (default: per env)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help='also the library defaults: PPO("MlpPolicy") against RANDPOL("RandomFeaturePolicy")',
+    )
     parser.add_argument("--output", type=Path, default=Path("results/benchmarks/throughput.csv"))
     args = parser.parse_args(argv)
     known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
@@ -165,7 +293,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         parser.error(f"--repeats and --steps must be >= 1, got {args.repeats} and {args.steps}")
 
     th.set_num_threads(1)
-    plan = {env: conditions(env) for env in args.envs}
+    plan = {env: conditions(env, args.defaults) for env in args.envs}
     records = []
     for repeat in range(args.repeats):
         for env, env_conditions in plan.items():
@@ -176,10 +304,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                     {
                         "env": env,
                         "condition": condition,
-                        "algo": "none" if timer is time_raw else str(cfg.algo.name),
-                        "n_envs": int(cfg.env.n_envs),
-                        "n_steps": None if timer is time_raw else int(cfg.algo.model.get("n_steps", 2048)),
-                        "normalize": vectorization(cfg)[2],
+                        **_described(cfg, condition, timer),
                         "repeat": repeat,
                         "timesteps": timesteps,
                         "wall_s": wall,
@@ -198,7 +323,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         tmp = path.with_suffix(".tmp")
         frame.to_csv(tmp, index=False, float_format="%.4g")
         tmp.replace(path)
-    columns = ["env", "condition", "n_envs", "n_steps", "fps", "cpu_fps", "ratio_vs_ppo_tuned", "ratio_vs_raw"]
+    columns = ["env", "condition", "n_envs", "n_steps", "fps", "cpu_fps", "ratio_vs_ppo", "ratio_vs_raw", "ratio_vs_bare"]
     print()
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}" if v < 100 else f"{v:.0f}"))
     print(f"\nwritten: {args.output}, {runs_path}")

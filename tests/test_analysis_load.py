@@ -189,6 +189,27 @@ def test_reader_and_writer_share_one_run_folder_contract():
     assert sweeps.recorder.MetricsRow is analysis.contract.MetricsRow
 
 
+def test_one_env_under_a_step_and_a_time_budget_is_two_tasks(tmp_path: Path):
+    """Equal-steps and equal-time runs of one env never share a CI or a PPO-level threshold."""
+    steps, fast, slow = [500, 1000], [-900, -300], [-900, -600]
+    for seed in (0, 1):
+        write_run(tmp_path, "pendulum", "ppo", seed, steps, fast, budget=1000, sweep="steps")
+        write_run(tmp_path, "pendulum", "ppo", seed, steps, slow, budget=10**6, budget_s=60.0, sweep="time")
+        write_run(tmp_path, "pendulum", "a2c", seed, steps, slow, budget=10**6, budget_s=60.0, sweep="time")
+    runs = load_runs(tmp_path)
+    tasks = runs.runs.groupby("env")["sweep"].agg(lambda s: sorted(set(s))).to_dict()
+    assert tasks == {"pendulum (1,000 steps)": ["steps"], "pendulum (60 train s)": ["time"]}
+    assert set(runs.runs["env_name"]) == {"pendulum"} and set(runs.curves["env"]) == set(tasks)
+    result = analyze(tmp_path, reps=100)
+    assert not [p for p in result.problems if "also in another sweep" in p.reason]  # no seed counted twice
+    assert result.specs["pendulum (60 train s)"].env_id == "Pendulum-v1"
+    finals = result.seed_table.query("metric == 'final_return' and algo == 'ppo'").set_index("env")["mean"]
+    assert finals.to_dict() == pytest.approx({"pendulum (1,000 steps)": -600.0, "pendulum (60 train s)": -750.0})
+    # one kind of budget (step budgets that differ do not split a task): the env's own name
+    alone = load_runs(tmp_path / "time")
+    assert set(alone.runs["env"]) == {"pendulum"}
+
+
 def test_several_runs_folders_are_read_as_one_set(tmp_path: Path, capsys):
     """A study's runs and the benchmark runs they are read against, in one report."""
     write_run(tmp_path / "study", "pendulum", "randpol_guard", 0, [500, 1000], [-900, -400], budget=1000)

@@ -170,21 +170,41 @@ def test_training_topology_updates_and_save_load_keep_masked_weights_zero(cls, t
 
 
 def test_optimizer_step_is_skipped_on_topology_updates():
+    # the update rule is a hook on the optimizer: SB3's zero_grad / backward / step triggers it
     model = small(RLx2TD3, topology_interval=10)
     model.topology_horizon = {"critic": 1000, "actor": 500}
-    critic = model._sparse_layers["critic"][0]
+    critic, optimizer = model._sparse_layers["critic"][0], model.critic.optimizer
     obs = th.randn(8, 3)
-    loss = lambda: sum(q.pow(2).mean() for q in model.critic(obs, th.zeros(8, 1)))
+
+    def sb3_update():
+        optimizer.zero_grad()
+        sum(q.pow(2).mean() for q in model.critic(obs, th.zeros(8, 1))).backward()
+        optimizer.step()
+
     model.critic_updates = 8
     before = critic.weight.detach().clone()
-    assert model._optimize("critic", model.critic.optimizer, loss()) is True  # update 9: a step
+    sb3_update()  # update 9: a masked step
+    assert model.critic_updates == 9 and model.topology_updates["critic"] == 0
     assert not th.equal(before[critic.mask], critic.weight[critic.mask])
+    assert th.count_nonzero(critic.weight[~critic.mask]) == 0
+    adam_steps = float(optimizer.state[critic.weight]["step"])
     before, old_mask = critic.weight.detach().clone(), critic.mask.clone()
-    assert model._optimize("critic", model.critic.optimizer, loss()) is False  # update 10: topology
+    sb3_update()  # update 10: topology update, no optimizer step
     kept = old_mask & critic.mask
-    assert th.equal(before[kept], critic.weight[kept])  # no optimizer step
+    assert th.equal(before[kept], critic.weight[kept])
+    assert float(optimizer.state[critic.weight]["step"]) == adam_steps  # Adam's moments untouched
     assert (critic.weight[critic.mask & ~old_mask] == 0).all() and model.topology_updates["critic"] == 1
     assert model.last_drop_fraction["critic"] == pytest.approx(cosine_drop_fraction(10, 1000, 0.5))
+    sb3_update()  # update 11: a step again
+    assert float(optimizer.state[critic.weight]["step"]) == adam_steps + 1
+
+
+@pytest.mark.parametrize("cls", [RLx2TD3, RLx2SAC])
+def test_sb3_train_loop_runs_unchanged(cls):
+    # RLx2 adds no copy of SB3's update loop: the class's train() is the mixin's wrapper around it
+    base = cls.__mro__[2]
+    assert base.__module__.startswith("stable_baselines3") and "train" in base.__dict__
+    assert [c for c in cls.__mro__ if "train" in c.__dict__][:2] == [cls.__mro__[1], base]
 
 
 def test_static_topology_and_dense_networks_are_config_choices():

@@ -23,6 +23,7 @@ interval, cosine decay and horizon) and the dynamic-buffer checks start again th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,24 @@ RECORD_EVERY = 1000  # critic updates between two rlx2/ log records
 
 class RLx2Mixin:
     """Sparse-training machinery mixed into an SB3 off-policy actor-critic (before TD3 / SAC in
-    the bases). The subclass's ``train()`` calls :meth:`_optimize` for each network's update,
-    :meth:`_set_n_steps` before sampling and :meth:`_remask_targets` after soft updates, and
-    defines :meth:`_behaviour_mean_action`, :meth:`_target_networks`, :attr:`actor_period` and
+    the bases), so that SB3's own ``train()`` runs unchanged:
+
+    - the masked update and the topology update are hooks on the actor's and critic's optimizers
+      (``torch.optim.Optimizer.register_step_pre_hook`` / ``register_step_post_hook``, installed
+      in :meth:`_setup_model`): :meth:`_before_step` counts the update, and either drops/grows the
+      topology and skips the step or masks the gradient; :meth:`_after_step` re-zeroes the
+      masked weights;
+    - the n of the multi-step target is set before the first sample of ``train()`` and, after
+      each critic update, for the next one (the buffer reads it at every ``sample()``);
+    - the dynamic buffer stages behaviour mean actions in :meth:`_sample_action` and checks the
+      policy distance in :meth:`_on_step`.
+
+    Target networks need no re-masking: a soft update ``(1 - tau) * target + tau * online`` keeps
+    an entry at exactly 0 when both are 0, and the target copies the online mask (zeroing what it
+    masks) whenever the topology changes.
+
+    The subclass passes the RLx2 options to :meth:`_init_rlx2` by keyword and defines
+    :meth:`_behaviour_mean_action`, :meth:`_target_networks`, :attr:`actor_period` and
     :meth:`_flops_per_gradient_step`."""
 
     # provided by SB3's OffPolicyAlgorithm
@@ -93,6 +109,7 @@ class RLx2Mixin:
 
     def _init_rlx2(
         self,
+        *,
         actor_sparsity: float,
         critic_sparsity: float,
         topology_evolution: bool,
@@ -195,7 +212,8 @@ class RLx2Mixin:
         The buffer starts with 1-step targets; :meth:`_set_n_steps` switches it. The Linear
         layers of the online and target networks become :class:`MaskedLinear` on the same
         tensors (so the optimizers built by the policy keep working); the online masks come from
-        Erdos-Renyi allocation per network, the target networks copy them.
+        Erdos-Renyi allocation per network, the target networks copy them. The actor's and
+        critic's optimizers get RLx2's step hooks (:meth:`_before_step`, :meth:`_after_step`).
         """
         self.replay_buffer_class = DynamicNStepReplayBuffer
         self.replay_buffer_kwargs = {
@@ -217,6 +235,9 @@ class RLx2Mixin:
                     target_layer.set_mask_(layer.mask)
                 self._target_masked_layers[name] = target_layers
         self._refresh_sparse_layers()
+        for name, online_optimizer in (("actor", self.actor.optimizer), ("critic", self.critic.optimizer)):  # type: ignore[attr-defined]
+            online_optimizer.register_step_pre_hook(functools.partial(self._before_step, name))
+            online_optimizer.register_step_post_hook(functools.partial(self._after_step, name))
 
     def _refresh_sparse_layers(self) -> None:
         # Topology updates keep each layer's count of active weights, so the layers that are
@@ -380,21 +401,23 @@ class RLx2Mixin:
             and len(self._sparse_layers[network]) > 0
         )
 
-    def _optimize(self, network: str, optimizer: th.optim.Optimizer, loss: th.Tensor) -> bool:
-        """One update of ``network``: backward, then either a topology update or a masked step.
+    def _before_step(
+        self, network: str, optimizer: th.optim.Optimizer, args: Any = None, kwargs: Any = None
+    ) -> None:
+        """Step pre-hook of ``network``'s optimizer (its gradient is in place): one update of it.
 
         On a topology update (every ``topology_interval`` updates of that network, until its
-        horizon) the dense gradient of this loss scores the growth and the optimizer step is
-        skipped (the authors' scheduler returns False). Otherwise gradients of masked weights are
-        zeroed before the step and masked weights re-zeroed after it (Adam's moments would move
-        them otherwise).
-
-        :return: whether the optimizer stepped.
+        horizon) the dense gradient of this update's loss scores the growth and the optimizer step
+        is skipped (the authors' scheduler returns False): the gradients are dropped (set to None),
+        so the optimizer leaves every parameter and its moments as they are. Otherwise gradients of
+        masked weights are zeroed before the step (and :meth:`_after_step` re-zeroes the masked
+        weights, which Adam's moments would move otherwise). A critic update also sets n of the
+        next critic update's TD target.
         """
-        optimizer.zero_grad()
-        loss.backward()
         count = getattr(self, f"{network}_updates") + 1
         setattr(self, f"{network}_updates", count)
+        if network == "critic":
+            self._set_n_steps()
         count -= getattr(self, "run_start_updates", {}).get(network, 0)  # updates of the current run
         sparse_layers = self._sparse_layers[network]
         if self._topology_due(network, count):
@@ -407,21 +430,26 @@ class RLx2Mixin:
                 target_layer.set_mask_(layer.mask)
             self.topology_updates[network] += 1
             self.last_drop_fraction[network] = fraction
-            return False
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    parameter.grad = None
+            return
         for layer in sparse_layers:
             layer.mask_gradient_()
-        optimizer.step()
-        for layer in sparse_layers:
-            layer.apply_mask_()
-        return True
 
-    def _remask_targets(self, network: str) -> None:
-        """Zero the masked weights of ``network``'s target after a soft (Polyak) update."""
-        for layer, target_layer in zip(
-            self._masked_layers[network], self._target_masked_layers.get(network, []), strict=False
-        ):
-            if layer.is_sparse:
-                target_layer.apply_mask_()
+    def _after_step(
+        self, network: str, optimizer: th.optim.Optimizer, args: Any = None, kwargs: Any = None
+    ) -> None:
+        """Step post-hook of ``network``'s optimizer: zero its masked weights again."""
+        for layer in self._sparse_layers[network]:
+            layer.apply_mask_()
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """SB3's ``train()`` of the base algorithm, unchanged (the masked updates are optimizer
+        hooks), after setting n of the first critic update's TD target; then the rlx2/ log."""
+        self._set_n_steps()
+        super().train(gradient_steps, batch_size)  # type: ignore[misc]
+        self._record_rlx2()
 
     # -- measurements ---------------------------------------------------------------------------
     def _layer_names(self, network: str) -> list[str]:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
-from torch.nn import functional as F
 
 from algos.rlx2.base import RLx2Mixin
 from algos.rlx2.policies import RLx2SACPolicy
@@ -149,21 +146,21 @@ class RLx2SAC(RLx2Mixin, SAC):
             _init_setup_model=False,
         )
         self._init_rlx2(
-            actor_sparsity,
-            critic_sparsity,
-            topology_evolution,
-            grow_criterion,
-            topology_interval,
-            drop_fraction,
-            topology_end,
-            multi_step,
-            multi_step_delay,
-            dynamic_buffer,
-            buffer_min_size,
-            policy_distance_threshold,
-            buffer_check_interval,
-            buffer_shrink_fraction,
-            policy_distance_batch,
+            actor_sparsity=actor_sparsity,
+            critic_sparsity=critic_sparsity,
+            topology_evolution=topology_evolution,
+            grow_criterion=grow_criterion,
+            topology_interval=topology_interval,
+            drop_fraction=drop_fraction,
+            topology_end=topology_end,
+            multi_step=multi_step,
+            multi_step_delay=multi_step_delay,
+            dynamic_buffer=dynamic_buffer,
+            buffer_min_size=buffer_min_size,
+            policy_distance_threshold=policy_distance_threshold,
+            buffer_check_interval=buffer_check_interval,
+            buffer_shrink_fraction=buffer_shrink_fraction,
+            policy_distance_batch=policy_distance_batch,
         )
         if _init_setup_model:
             self._setup_model()
@@ -182,71 +179,3 @@ class RLx2SAC(RLx2Mixin, SAC):
         # actor forward on s and s'; target critic forward; critic forward + backward (2x);
         # actor loss: critic forward + backward through it, actor backward
         return actor_flops * 4 + critic_flops * 7
-
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """SAC's update loop (SB3) with masked updates, topology evolution, re-masked targets and
-        the delayed n-step target."""
-        self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers += [self.ent_coef_optimizer]
-        self._update_learning_rate(optimizers)
-
-        ent_coef_losses, ent_coefs = [], []
-        actor_losses, critic_losses = [], []
-        for gradient_step in range(gradient_steps):
-            self._set_n_steps()
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-            if self.use_sde:
-                self.actor.reset_noise()
-
-            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-
-            ent_coef_loss = None
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                ent_coef = th.exp(self.log_ent_coef.detach())
-                assert isinstance(self.target_entropy, float)
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                ent_coef_losses.append(ent_coef_loss.item())
-            else:
-                ent_coef = self.ent_coef_tensor
-            ent_coefs.append(ent_coef.item())
-            if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-
-            with th.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
-                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
-                next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
-
-            current_q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
-            assert isinstance(critic_loss, th.Tensor)
-            critic_losses.append(critic_loss.item())
-            self._optimize("critic", self.critic.optimizer, critic_loss)
-
-            q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
-            min_qf_pi, _ = th.min(q_values_pi, dim=1, keepdim=True)
-            actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
-            actor_losses.append(actor_loss.item())
-            self._optimize("actor", self.actor.optimizer, actor_loss)
-
-            if gradient_step % self.target_update_interval == 0:
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-                self._remask_targets("critic")
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/ent_coef", np.mean(ent_coefs))
-        self.logger.record("train/actor_loss", np.mean(actor_losses))
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
-        if len(ent_coef_losses) > 0:
-            self.logger.record("train/ent_coef_loss", np.mean(ent_coef_losses))
-        self._record_rlx2()

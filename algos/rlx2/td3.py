@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch as th
 from stable_baselines3 import TD3
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
-from torch.nn import functional as F
 
 from algos.rlx2.base import RLx2Mixin
 from algos.rlx2.policies import RLx2TD3Policy
@@ -140,21 +137,21 @@ class RLx2TD3(RLx2Mixin, TD3):
             _init_setup_model=False,
         )
         self._init_rlx2(
-            actor_sparsity,
-            critic_sparsity,
-            topology_evolution,
-            grow_criterion,
-            topology_interval,
-            drop_fraction,
-            topology_end,
-            multi_step,
-            multi_step_delay,
-            dynamic_buffer,
-            buffer_min_size,
-            policy_distance_threshold,
-            buffer_check_interval,
-            buffer_shrink_fraction,
-            policy_distance_batch,
+            actor_sparsity=actor_sparsity,
+            critic_sparsity=critic_sparsity,
+            topology_evolution=topology_evolution,
+            grow_criterion=grow_criterion,
+            topology_interval=topology_interval,
+            drop_fraction=drop_fraction,
+            topology_end=topology_end,
+            multi_step=multi_step,
+            multi_step_delay=multi_step_delay,
+            dynamic_buffer=dynamic_buffer,
+            buffer_min_size=buffer_min_size,
+            policy_distance_threshold=policy_distance_threshold,
+            buffer_check_interval=buffer_check_interval,
+            buffer_shrink_fraction=buffer_shrink_fraction,
+            policy_distance_batch=policy_distance_batch,
         )
         if _init_setup_model:
             self._setup_model()
@@ -174,51 +171,3 @@ class RLx2TD3(RLx2Mixin, TD3):
         # actor update (every policy_delay): actor forward/backward, Q1 (half the critic) forward/backward
         d = self.policy_delay
         return actor_flops * (1 + 3 / d) + critic_flops * (4 + 1.5 / d)
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """TD3's update loop (SB3) with masked updates, topology evolution, re-masked targets and
-        the delayed n-step target."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
-
-        actor_losses, critic_losses = [], []
-        for _ in range(gradient_steps):
-            self._n_updates += 1
-            self._set_n_steps()
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            # gamma ** (steps actually summed) for n-step samples
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-
-            with th.no_grad():
-                noise = replay_data.actions.clone().data.normal_(0, self.target_policy_noise)
-                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-                next_actions = (self.actor_target(replay_data.next_observations) + noise).clamp(-1, 1)
-                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
-
-            current_q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss = sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
-            assert isinstance(critic_loss, th.Tensor)
-            critic_losses.append(critic_loss.item())
-            self._optimize("critic", self.critic.optimizer, critic_loss)
-
-            if self._n_updates % self.policy_delay == 0:
-                actor_loss = -self.critic.q1_forward(
-                    replay_data.observations, self.actor(replay_data.observations)
-                ).mean()
-                actor_losses.append(actor_loss.item())
-                self._optimize("actor", self.actor.optimizer, actor_loss)
-
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
-                polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
-                polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
-                self._remask_targets("critic")
-                self._remask_targets("actor")
-
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if len(actor_losses) > 0:
-            self.logger.record("train/actor_loss", np.mean(actor_losses))
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
-        self._record_rlx2()

@@ -50,6 +50,7 @@ def write_run(
     sweep: str = "t",
     eval_time_s: float = 0.1,
     progress: bool = True,
+    budget_s: float | None = None,
 ) -> Path:
     """Write ``root/<sweep>/<env>/<algo>/seed<seed>/`` with the four run files (and progress.csv).
 
@@ -58,6 +59,7 @@ def write_run(
     :param train_time_s: train seconds at those points (default: 1 ms per env step)
     :param budget: the run's budget (default: the last timesteps value)
     :param eval_time_s: seconds each evaluation adds to wall_time_s
+    :param budget_s: the run's wall-clock budget (train seconds; meta.json), None for none
     :param progress: also write progress.csv, an on-policy training log as SB3's CSV logger
         writes it (one dump per evaluation point; deterministic, no random draws)
     """
@@ -121,6 +123,7 @@ def write_run(
         "env_id": env_cfg["id"],
         "seed": seed,
         "budget": budget,
+        "budget_s": budget_s,
         "status": status,
         "error": error,
         "start_time": "2025-01-01T00:00:00+00:00",

@@ -1,0 +1,33 @@
+"""benchmarks/throughput.py: every case measured, ratios taken within each group."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmarks import throughput
+
+
+def test_throughput_measures_tuned_defaults_and_bare_cases(tmp_path):
+    output = tmp_path / "throughput.csv"
+    table = throughput.main(
+        ["--envs", "pendulum", "--steps", "256", "--repeats", "1", "--defaults", "--output", str(output)]
+    )
+    rows = table.set_index("condition")
+    expected = {"raw", "bare", "ppo_tuned", "randpol_tuned", "raw_defaults", "bare_defaults", "ppo_defaults",
+                "randpol_defaults"}
+    assert expected <= set(rows.index)
+    assert (rows["fps"] > 0).all() and (rows["timesteps"] >= 256).all()
+    # a reference is 1 against itself; each group is compared with its own PPO and envs
+    for reference, column in (("ppo_tuned", "ratio_vs_ppo"), ("raw", "ratio_vs_raw"), ("bare", "ratio_vs_bare"),
+                              ("ppo_defaults", "ratio_vs_ppo"), ("bare_defaults", "ratio_vs_bare")):
+        assert rows.at[reference, column] == 1.0
+    runs = pd.read_csv(tmp_path / "throughput_runs.csv").set_index("condition")
+    assert math.isclose(
+        rows.at["randpol_defaults", "ratio_vs_ppo"],
+        runs.at["randpol_defaults", "fps"] / runs.at["ppo_defaults", "fps"],
+        rel_tol=2e-3,
+    )
+    assert rows.at["bare", "normalize"] == "False" and rows.at["randpol_defaults", "n_envs"] == 1
+    assert pd.read_csv(output).shape[0] == len(rows)
