@@ -89,36 +89,35 @@ def vectorization(cfg: DictConfig) -> tuple[int, str, str]:
     return int(cfg.env.n_envs), str(cfg.env.vec_env), str(normalize)
 
 
+def _step_randomly(venv, actions: list, steps: int) -> tuple[int, float, float]:
+    """Step ``venv`` with the pre-drawn ``actions`` (cycled) for at least ``steps`` env steps, then
+    close it: (steps, wall s, CPU s). The sampling is drawn beforehand: it is no part of the cost."""
+    n_calls = -(-steps // venv.num_envs)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(n_calls):
+        venv.step(actions[i % len(actions)])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    venv.close()
+    return n_calls * venv.num_envs, wall, cpu
+
+
 def time_raw(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
     """Random-action ``VecEnv.step`` for ``steps`` env steps: (steps, wall s, CPU s)."""
     venv = make_env(cfg, seed)
     venv.action_space.seed(seed)
     venv.reset()
-    # Actions drawn beforehand: the sampling is no part of the env's cost.
     actions = [np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]) for _ in range(64)]
-    n_calls = -(-steps // venv.num_envs)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for i in range(n_calls):
-        venv.step(actions[i % 64])
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    venv.close()
-    return n_calls * venv.num_envs, wall, cpu
+    return _step_randomly(venv, actions, steps)
 
 
 def time_bare(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
-    """Random actions on ``gymnasium.make_vec`` (sync) without SB3's wrappers: (steps, wall s, CPU s)."""
+    """Random actions on ``gymnasium.make_vec`` (sync) without SB3's wrappers: (steps, wall s, CPU s).
+    The vector env resets finished copies itself (autoreset)."""
     kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.kwargs else {}
     venv = gym.make_vec(cfg.env.id, num_envs=int(cfg.env.n_envs), vectorization_mode="sync", **kwargs)
     venv.action_space.seed(seed)
     venv.reset(seed=seed)
-    actions = [venv.action_space.sample() for _ in range(64)]
-    n_calls = -(-steps // venv.num_envs)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for i in range(n_calls):
-        venv.step(actions[i % 64])  # autoreset: the vector env resets finished copies itself
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    venv.close()
-    return n_calls * venv.num_envs, wall, cpu
+    return _step_randomly(venv, [venv.action_space.sample() for _ in range(64)], steps)
 
 
 def _defaults_cfg(cfg: DictConfig) -> DictConfig:
@@ -140,13 +139,17 @@ def time_bare_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, flo
     return time_bare(_defaults_cfg(cfg), steps, seed)
 
 
-def _time_default_learn(algo_class: type, policy: str, cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
-    model = algo_class(policy, cfg.env.id, seed=seed, device="cpu", verbose=0)
+def _timed_learn(model, steps: int) -> tuple[int, float, float]:
+    """``model.learn(steps)``, then close its env: (timesteps, wall s, CPU s)."""
     wall, cpu = time.perf_counter(), time.process_time()
     model.learn(steps)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     model.get_env().close()
     return int(model.num_timesteps), wall, cpu
+
+
+def _time_default_learn(algo_class: type, policy: str, cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    return _timed_learn(algo_class(policy, cfg.env.id, seed=seed, device="cpu", verbose=0), steps)
 
 
 def time_ppo_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
@@ -163,12 +166,7 @@ def time_learn(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, floa
     """``learn(steps)`` of the config's algorithm, construction excluded: (timesteps, wall s, CPU s)."""
     venv = make_env(cfg, seed)
     # hydra.utils.instantiate of cfg.algo.model, after the harness's config checks.
-    model = build_algorithm(cfg.algo, venv, seed=seed, device="cpu", verbose=0)
-    wall, cpu = time.perf_counter(), time.process_time()
-    model.learn(steps)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    venv.close()
-    return int(model.num_timesteps), wall, cpu
+    return _timed_learn(build_algorithm(cfg.algo, venv, seed=seed, device="cpu", verbose=0), steps)
 
 
 Timer = Callable[[DictConfig, int, int], tuple[int, float, float]]
@@ -213,20 +211,16 @@ def conditions(env: str, defaults: bool = False) -> dict[str, tuple[DictConfig, 
 
 def _described(cfg: DictConfig, condition: str, timer: Timer) -> dict[str, object]:
     """What a condition ran: algorithm, n_envs, rollout length and normalization."""
-    group = ROLES[condition][0]
+    defaults = ROLES[condition][0] == "defaults"
     env_only = timer in (time_raw, time_bare, time_raw_defaults, time_bare_defaults)
-    if group == "defaults":
-        return {
-            "algo": "none" if env_only else str(cfg.algo.name),
-            "n_envs": 1,
-            "n_steps": None if env_only else 2048,
-            "normalize": "False",
-        }
+    if defaults:
+        cfg = _defaults_cfg(cfg)
     return {
         "algo": "none" if env_only else str(cfg.algo.name),
         "n_envs": int(cfg.env.n_envs),
-        "n_steps": None if env_only else int(cfg.algo.model.get("n_steps", 2048)),
-        "normalize": "False" if timer is time_bare else vectorization(cfg)[2],
+        # library defaults: both algorithms' n_steps default is 2048
+        "n_steps": None if env_only else 2048 if defaults else int(cfg.algo.model.get("n_steps", 2048)),
+        "normalize": "False" if timer in (time_bare, time_bare_defaults) else vectorization(cfg)[2],
     }
 
 
