@@ -1,12 +1,12 @@
 # randbench: the two commands of the README and their set-up.
 #   make run    installs everything, runs the demo comparison sweep and writes its report
-#   make test   installs everything and runs the test suite
+#   make test   installs everything and runs the fast test set (end-to-end tests marked slow excluded)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slurm slurm-stop benchmark clean chromium render-libs
+.PHONY: install run test test-slow test-all test-slurm slurm-stop benchmark clean chromium render-libs
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; any other torch request
 # would pull several GB of CUDA wheels.
@@ -33,8 +33,15 @@ render-libs:
 	@ldconfig -p | grep -q libEGL_mesa.so.0 && ldconfig -p | grep -q libOpenGL.so.0 && ldconfig -p | grep -q libOSMesa.so \
 		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6; }
 
+# The fast set: unit and small integration tests. The end-to-end ones (real training runs,
+# subprocesses of the CLI, the regression suite's own runs) are marked slow and run in CI.
 test: install chromium render-libs
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 -m "not slow and not slurm" --durations=10
+
+test-slow: install chromium render-libs
+	$(BIN)/python -m pytest -n 2 -m "slow and not slurm" --durations=15
+
+test-all: test test-slow test-slurm
 
 # Sweeps on a real Slurm cluster: a one-node cluster with accounting on this machine, as root
 # (scripts/local_slurm.sh installs Slurm, munge and MariaDB when missing, and starts them).

@@ -1,17 +1,14 @@
 """Loading run folders into tidy tables, and clear messages for bad input."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
-
 from analysis.analyze import NoCompletedRunsError, analyze
 from analysis.cli import report_main
 from analysis.load import METRICS_COLUMNS, RUN_COLUMNS, RunFolderError, load_run, load_runs
+from tests.helpers.synthetic_runs import write_run
 
 
 def two_runs(root: Path) -> tuple[Path, Path]:
@@ -210,6 +207,7 @@ def test_one_env_under_a_step_and_a_time_budget_is_two_tasks(tmp_path: Path):
     assert set(alone.runs["env"]) == {"pendulum"}
 
 
+@pytest.mark.slow
 def test_several_runs_folders_are_read_as_one_set(tmp_path: Path, capsys):
     """A study's runs and the benchmark runs they are read against, in one report."""
     write_run(tmp_path / "study", "pendulum", "randpol_guard", 0, [500, 1000], [-900, -400], budget=1000)

@@ -1,14 +1,10 @@
 """Per-run metrics and curve alignment against hand-computed values."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
 
 from analysis.analyze import analyze
 from analysis.envspec import EnvSpec, load_env_specs
@@ -23,6 +19,7 @@ from analysis.metrics import (
     thresholds,
     train_time_to_budget,
 )
+from tests.helpers.synthetic_runs import write_run
 
 PENDULUM = EnvSpec("pendulum", "Pendulum-v1", 2000, -200.0, -1400.0, -150.0)
 

@@ -1,17 +1,14 @@
 """The paper-figure notebooks: jupytext percent format, executed headless on a small runs folder."""
 
-import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_sweep
-
 from analysis.analyze import analyze
-from analysis.notebooks.run import execute_notebook
+from analysis.notebooks.run import execute_notebook, main
+from tests.helpers.synthetic_runs import write_sweep
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "analysis" / "notebooks").glob("[!_]*.py"))
 NOTEBOOKS = [path for path in NOTEBOOKS if path.name != "run.py"]
@@ -26,6 +23,7 @@ def test_notebooks_are_percent_format_with_a_parameter_cell():
         assert ["parameters"] in tags
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes_on_a_runs_folder(tmp_path: Path, source: Path):
     sweep = write_sweep(tmp_path, seeds=(0, 1))
@@ -49,3 +47,8 @@ def test_notebook_executes_on_a_runs_folder(tmp_path: Path, source: Path):
 def test_missing_runs_folder_is_refused(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         execute_notebook(NOTEBOOKS[0], tmp_path / "nope")
+
+
+def test_command_line_refuses_a_missing_runs_folder_with_status_2(tmp_path: Path, capsys):
+    assert main([str(NOTEBOOKS[0]), str(tmp_path / "nope")]) == 2
+    assert f"runs folder {str(tmp_path / 'nope')!r} does not exist" in capsys.readouterr().err

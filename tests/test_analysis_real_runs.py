@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from browser import probe_html
-
 from analysis.analyze import analyze
 from analysis.cli import report_main
 from analysis.figures import FIGURES
+from tests.helpers.browser import probe_html
+
+# End-to-end: `make test` leaves this module out (`make test-slow` and CI run it).
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 # Short rollouts so that every run has several evaluation points within the 2,048-step budget.

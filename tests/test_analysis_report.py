@@ -5,20 +5,20 @@ import base64
 import contextlib
 import io
 import re
-import sys
 from pathlib import Path
 
 import matplotlib.image
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from browser import probe_html
-from synthetic_runs import write_run, write_sweep
-
 from analysis.analyze import analyze
 from analysis.cli import report_main
 from analysis.figures import FIGURE_FORMATS, FIGURES
 from analysis.palette import algo_palette
+from tests.helpers.browser import probe_html
+from tests.helpers.synthetic_runs import write_run, write_sweep
+
+# End-to-end: `make test` leaves this module out (`make test-slow` and CI run it).
+pytestmark = pytest.mark.slow
 
 REPS = 200
 
@@ -212,3 +212,21 @@ def test_runs_calibrated_apart_are_flagged_as_different_machines(tmp_path: Path)
         meta["host"]["cpu_gflops"] = 60.0
         (folder / "meta.json").write_text(json.dumps(meta))
     assert "come from different machines" not in build_markdown(analyze(tmp_path, reps=100), lambda name: None, {})
+
+
+def test_tables_pivot_algorithms_by_env_and_say_which_pairs_were_not_run():
+    import pandas as pd
+
+    from analysis.report import _lookup, _pivot
+
+    frame = pd.DataFrame(
+        {"algo": ["ppo", "ppo", "randpol", "ppo"], "env": ["hopper", "lunarlander", "hopper", "hopper"],
+         "value": [1.0, 2.0, 3.0, 99.0]}
+    )
+    table = _pivot(frame, lambda row: f"{row['value']:g}", ["randpol", "ppo", "sac"], ["lunarlander", "hopper"])
+    lines = [line.replace(" ", "") for line in table.splitlines()]
+    # rows and columns in the order asked; the first row of a pair counts; a pair without one is "not run"
+    assert lines[0] == "|algorithm|lunarlander|hopper|"
+    assert lines[2:] == ["|randpol|notrun|3|", "|ppo|2|1|", "|sac|notrun|notrun|"]
+    find = _lookup(frame, "env", "algo")
+    assert find("hopper", "ppo")["value"] == 1.0 and find("hopper", "sac") is None

@@ -50,6 +50,7 @@ def test_bad_input_keeps_a_finished_run(runs_root):
     assert json.loads(before)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_input_with_exit_status_2(runs_root):
     result = randbench(["train", *BASE, "budget=0", f"output.root={runs_root}"])
     assert result.returncode == 2

@@ -5,15 +5,11 @@ train time, the sweep presets and their job lists."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
 
 from analysis.analyze import analyze
 from analysis.envspec import EnvSpec
@@ -29,6 +25,7 @@ from analysis.report import build_markdown
 from analysis.verdicts import claim_verdicts, speed_reading
 from sweeps.run import check_run_config, in_sweep, run
 from tests.conftest import TINY, make_config
+from tests.helpers.synthetic_runs import write_run
 
 REPS = 200
 
@@ -195,6 +192,7 @@ def test_report_flags_runs_trained_under_load(tmp_path):
 
 
 # -- budget_s for every algorithm family -------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("algo,env", [("ppo", "pendulum"), ("sac", "pendulum"), ("ars", "cartpole"),
                                       ("randpol", "pendulum")])
 def test_time_budget_stops_a_run_within_one_update(algo, env, runs_root):
@@ -251,15 +249,11 @@ def test_bench_parts_compose_into_results_benchmark(part):
     assert cfg.eval.freq > 0 and cfg.eval.n_episodes >= 5
 
 
-def test_randpol_paper_is_the_papers_settings_under_its_own_label():
+def test_randpol_paper_is_randpol_under_its_own_label():
     cfg = make_config("algo=randpol_paper", "env=hopper")
     assert cfg.algo.name == "randpol" and cfg.algo_label == "randpol_paper"
-    model = cfg.algo.model
-    assert (model.learning_rate, model.batch_size, model.gamma, model.clip_range) == (3e-4, 128, 0.99, None)
-    assert (model.critic_solver, model.critic_learning_rate, model.critic_batch_size) == ("adam", 3e-4, 128)
-    assert list(model.policy_kwargs.net_arch) == [500, 800]
     tuned = make_config("algo=randpol", "env=hopper")
-    assert tuned.algo_label == "randpol"
+    assert tuned.algo_label == "randpol" and tuned.algo.model != cfg.algo.model
 
 
 def test_paper_preset_composes_with_per_task_budgets():
@@ -288,6 +282,7 @@ def test_dry_run_lists_a_job_and_trains_nothing(runs_root, capsys):
     ("sac", "pendulum", "train/critic_loss"),      # off-policy
     ("ars", "cartpole", "train/step_size"),        # evolution
 ])
+@pytest.mark.slow
 def test_progress_csv_holds_the_training_log(algo, env, column, runs_root):
     extra = {"randpol": ["++algo.model.n_steps=256"], "ppo": TINY["ppo"], "ars": TINY["ars"],
              "sac": TINY["sac"]}[algo]

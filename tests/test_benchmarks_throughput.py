@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 
 from benchmarks import throughput
 
 
+@pytest.mark.slow
 def test_throughput_measures_tuned_defaults_and_bare_cases(tmp_path):
     output = tmp_path / "throughput.csv"
     table = throughput.main(

@@ -46,6 +46,7 @@ def _kill_after_two_checkpoints(args: list[str], run_dir: Path, freq: int) -> No
     process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", sorted(CASES))
 def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
     overrides, budget, freq = CASES[algo]
@@ -79,6 +80,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(algo, runs_root):
     assert not (run_dir / CHECKPOINT_DIR).exists() and not (run_dir / ".lock.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", sorted(CASES))
 def test_a_resumed_run_reproduces_the_uninterrupted_run(algo, runs_root):
     """Pendulum's envs are saved with the checkpoint, so the episodes in flight continue and the
@@ -136,6 +138,7 @@ def test_box2d_envs_are_not_saved_and_mujoco_envs_continue_exactly():
     copy.close()
 
 
+@pytest.mark.slow
 def test_force_and_a_changed_config_start_from_step_zero(runs_root):
     overrides, *_ = CASES["ppo"]
     args = [*overrides, "budget=2048", "checkpoint.freq=512", "eval.freq=512", "eval.n_episodes=1",
@@ -155,11 +158,13 @@ def test_force_and_a_changed_config_start_from_step_zero(runs_root):
     assert not (run_dir / CHECKPOINT_DIR).exists()
 
 
+@pytest.mark.slow
 def test_a_bad_checkpoint_frequency_is_refused(runs_root):
     done = randbench(["train", "algo=ppo", "env=pendulum", "checkpoint.freq=0", f"output.root={runs_root}"])
     assert done.returncode == 2 and "checkpoint.freq=0 is invalid" in done.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_writes_a_checkpoint_and_the_re_run_loses_nothing(runs_root):
     """Slurm's cancel and pre-emption send SIGTERM first: the run checkpoints at the next rollout
     boundary, records interrupted (exit 130), and its re-run resumes exactly there."""

@@ -238,6 +238,7 @@ def test_elliptic_cone_option_sets_the_model():
     assert make().unwrapped.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(ctypes.util.find_library("EGL") is None, reason="needs an EGL (OpenGL) library")
 def test_rgb_array_rendering():
     code = (

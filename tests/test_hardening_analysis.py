@@ -3,18 +3,15 @@ damage is never accepted silently, and the numbers read are exactly the numbers 
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
-
 from analysis.analyze import analyze
 from analysis.cli import report_main
 from analysis.load import error_summary, load_run, load_runs
+from tests.helpers.synthetic_runs import write_run
 
 STEPS = [500, 1000, 1500]
 
@@ -59,6 +56,7 @@ def test_a_bad_meta_value_skips_that_run_only(tmp_path: Path, key: str, value, e
     assert result.run_metrics["algo"].tolist() == ["ppo"]
 
 
+@pytest.mark.slow
 def test_the_report_is_written_around_a_bad_meta_json(tmp_path: Path, capsys):
     _good, bad = two_runs(tmp_path)
     edit_meta(bad, seed="zero", budget="lots")

@@ -168,6 +168,7 @@ def test_rlx2_policy_saves_and_loads_on_its_own(tmp_path: Path, cls, policy_cls)
 
 
 # -- item 10: a second learn() runs the RLx2 schedules ------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [RLx2TD3, RLx2SAC])
 def test_rlx2_second_learn_runs_topology_updates_and_buffer_checks(cls):
     model = cls("MlpPolicy", pendulum(), seed=0, policy_distance_threshold=0.0, **RLX2_SMALL)

@@ -81,6 +81,7 @@ sys.exit(main(["train", *sys.argv[1:]]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_signal_during_the_final_save_records_interrupted(sig, runs_root):
     result = subprocess.run([sys.executable, "-c", SIGNAL_DURING_SAVE % sig, *QUICK, f"output.root={runs_root}"],
@@ -199,6 +200,7 @@ def test_run_with_an_older_digest_is_compared_by_its_config_yaml(runs_root):
         run(make_config(*QUICK, f"output.root={runs_root}", "eval.n_episodes=2"))
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_changed_rerun_with_exit_status_2(runs_root):
     assert run(make_config(*QUICK, f"output.root={runs_root}")).status == "completed"
     result = randbench(["train", *QUICK, "budget=512", f"output.root={runs_root}"])
@@ -235,6 +237,7 @@ def test_constructor_rejections_are_refused_before_any_folder(extra, reason, run
     assert tree(runs_root) == []
 
 
+@pytest.mark.slow
 def test_cli_prints_a_constructor_rejection_with_exit_status_2(runs_root):
     result = randbench(["train", "algo=randpol", "algo.model.C=0", "budget=256", f"output.root={runs_root}"])
     assert result.returncode == 2, result.stderr[-2000:]
@@ -242,6 +245,7 @@ def test_cli_prints_a_constructor_rejection_with_exit_status_2(runs_root):
     assert "Traceback" not in result.stderr and tree(runs_root) == []
 
 
+@pytest.mark.slow
 def test_sweep_of_invalid_jobs_exits_2_and_makes_no_folder(runs_root):
     result = randbench(["train", "-m", "algo=ppo,a2c", "seed=0,1", "budget=-1", f"output.root={runs_root}"])
     assert result.returncode == 2, result.stderr[-2000:]
@@ -249,6 +253,7 @@ def test_sweep_of_invalid_jobs_exits_2_and_makes_no_folder(runs_root):
     assert tree(runs_root) == []
 
 
+@pytest.mark.slow
 def test_sweep_is_checked_whole_before_the_first_job_trains(runs_root):
     result = randbench(["train", "-m", "algo=ppo,sac", "env=cartpole", "budget=256", f"output.root={runs_root}"])
     assert result.returncode == 2, result.stderr[-2000:]
@@ -256,12 +261,14 @@ def test_sweep_is_checked_whole_before_the_first_job_trains(runs_root):
     assert "training" not in result.stdout and tree(runs_root) == []  # PPO was not trained
 
 
+@pytest.mark.slow
 def test_sweep_with_a_hydra_mistake_in_one_job_exits_2(runs_root):
     result = randbench(["train", "-m", "algo=ppo,ppp", "budget=256", f"output.root={runs_root}"])
     assert result.returncode == 2, result.stderr[-2000:]
     assert "algo/ppp" in result.stderr and tree(runs_root) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multirun", [False, True])
 def test_no_setting_moves_a_run_outside_output_root(multirun, tmp_path):
     root = tmp_path / "runs"
@@ -273,6 +280,7 @@ def test_no_setting_moves_a_run_outside_output_root(multirun, tmp_path):
     assert tree(tmp_path) == ["runs"]
 
 
+@pytest.mark.slow
 def test_refused_single_run_makes_no_folder(tmp_path):
     root = tmp_path / "not-yet" / "runs"
     result = randbench(["train", "budget=0", f"output.root={root}"])
@@ -327,6 +335,7 @@ def test_evaluation_frequency_beyond_the_budget_says_what_happens(runs_root, cap
 
 
 # -- 6. the sweep summary -----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "local"])
 def test_sweep_ends_with_a_summary_and_a_non_zero_status(launcher, runs_root):
     extra = [] if launcher == "basic" else ["hydra/launcher=local", "hydra.launcher.n_jobs=2"]
@@ -359,6 +368,7 @@ def test_sweep_ends_with_a_summary_and_a_non_zero_status(launcher, runs_root):
         assert [row["status"] for row in csv.DictReader(handle)] == ["skipped", "failed"]
 
 
+@pytest.mark.slow
 def test_sweep_that_completes_exits_0_with_its_summary(runs_root):
     result = randbench(["train", "-m", "seed=0,1", *QUICK, f"output.root={runs_root}", "sweep_name=ok"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -367,6 +377,7 @@ def test_sweep_that_completes_exits_0_with_its_summary(runs_root):
         assert [row["status"] for row in csv.DictReader(handle)] == ["completed", "completed"]
 
 
+@pytest.mark.slow
 def test_dry_run_sweep_writes_no_summary(runs_root):
     result = randbench(["train", "-m", "seed=0,1", *QUICK, "dry_run=true", f"output.root={runs_root}",
                         "sweep_name=dry"])

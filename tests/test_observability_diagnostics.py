@@ -17,6 +17,9 @@ from analysis.progress import load_progress
 from sweeps.run import run
 from tests.conftest import TINY, make_config
 
+# End-to-end: `make test` leaves this module out (`make test-slow` and CI run it).
+pytestmark = pytest.mark.slow
+
 ALGOS = ("ppo", "sac", "rlx2_td3")
 
 

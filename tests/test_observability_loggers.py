@@ -64,6 +64,7 @@ def _wandb_records(path: Path) -> list:
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo,train_key", FAMILIES)
 def test_tensorboard_events_hold_train_and_eval_scalars(algo, train_key, runs_root):
     cfg = _config(algo, runs_root, "logger.tensorboard=true")
@@ -91,6 +92,7 @@ def test_tensorboard_events_hold_train_and_eval_scalars(algo, train_key, runs_ro
     assert not any(column.startswith("eval/") for column in progress.columns)
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_has_the_tensorboard_keys_and_logging_changes_no_curve(tmp_path):
     plain = run(_config("ppo", tmp_path / "plain"))
     logged = run(_config("ppo", tmp_path / "logged", "logger.tensorboard=true", "logger.wandb.mode=offline",

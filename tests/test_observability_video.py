@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import sys
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -17,9 +16,10 @@ from PIL import Image, ImageSequence
 
 from sweeps.run import run
 from tests.conftest import TINY, make_config, randbench
+from tests.helpers.browser import probe_html
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from browser import probe_html
+# End-to-end: `make test` leaves this module out (`make test-slow` and CI run it).
+pytestmark = pytest.mark.slow
 
 # (task, gymnasium id, episodes per clip)
 TASKS = [("hopper", "Hopper-v5", 2), ("lunarlander", "LunarLanderContinuous-v3", 1), ("go1", "randbench/Go1-v0", 1)]
@@ -112,11 +112,10 @@ def test_video_refuses_bad_input_with_what_is_accepted(runs, tmp_path):
 
 
 def test_report_clip_is_the_best_seed_and_a_run_without_model_is_named(tmp_path):
-    from synthetic_runs import write_run
-
     from analysis.analyze import analyze
     from analysis.report import write_report
     from analysis.videos import best_runs, collect_clips
+    from tests.helpers.synthetic_runs import write_run
 
     write_run(tmp_path, "pendulum", "ppo", 0, [1000, 2000, 3000], [-1000.0, -900.0, -800.0])
     write_run(tmp_path, "pendulum", "ppo", 1, [1000, 2000, 3000], [-600.0, -300.0, -300.0])

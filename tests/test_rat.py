@@ -359,6 +359,7 @@ def test_config_composes_and_builds_through_the_harness(env_name):
     assert model.gamma == (0.9 if env_name == "pendulum" else 0.999)
 
 
+@pytest.mark.slow
 def test_randbench_train_rat_pendulum_completes(tmp_path):
     result = randbench(
         [

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
 
 from analysis.envspec import EnvSpec
 from analysis.regress import (
@@ -28,6 +24,7 @@ from analysis.regress import (
 )
 from baselines.registry import ALGORITHMS
 from tests.conftest import make_config, randbench
+from tests.helpers.synthetic_runs import write_run
 
 STEPS = [1000, 2000, 3000, 4000]
 # pendulum's score range is 1250, so tolerance 0.1 widens the band by 125
@@ -266,6 +263,7 @@ TINY_SUITE = [
 ]
 
 
+@pytest.mark.slow
 def test_cli_update_intact_and_broken(tmp_path: Path) -> None:
     """End to end through real training: PPO on Pendulum-v1, 24k steps, 2 seeds."""
     made = _regress(tmp_path, "--update", *TINY_SUITE)

@@ -141,6 +141,7 @@ def test_cosine_drop_fraction():
 
 
 # -- the algorithms ----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [RLx2TD3, RLx2SAC])
 def test_training_topology_updates_and_save_load_keep_masked_weights_zero(cls, tmp_path):
     model = small(cls, topology_interval=25, multi_step_delay=100, buffer_check_interval=200)
@@ -273,6 +274,7 @@ def test_buffer_shrinks_oldest_first_and_never_below_its_minimum():
     assert buffer.size() == 100 and buffer.oldest(1)[0][0, 0] == 80.0
 
 
+@pytest.mark.slow
 def test_policy_distance_rule_shrinks_only_when_the_policy_moved():
     model = small(
         RLx2TD3,
@@ -396,6 +398,7 @@ def test_algo_config_lists_every_constructor_argument_with_the_class_default(alg
         assert defaults[key] == value, key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_name", ENVS)
 @pytest.mark.parametrize("algo", ["rlx2_td3", "rlx2_sac"])
 def test_tuned_configs_compose_and_build_through_the_harness(algo, env_name):
@@ -424,6 +427,7 @@ def test_tuned_configs_compose_and_build_through_the_harness(algo, env_name):
         env.close()
 
 
+@pytest.mark.slow
 def test_randbench_train_runs_rlx2_td3_on_pendulum(runs_root: Path):
     result = randbench(
         [

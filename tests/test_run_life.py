@@ -48,6 +48,7 @@ def test_unfinished_run_is_restarted(runs_root):
     assert pd.read_csv(run_dir / "metrics.csv")["timesteps"].iloc[-1] == 512
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_records_interrupted_and_keeps_what_was_written(sig, runs_root):
     args = ["train", *QUICK, "budget=10000000", "eval.freq=256", "progress=true",
@@ -78,6 +79,7 @@ def test_signal_records_interrupted_and_keeps_what_was_written(sig, runs_root):
     assert not (run_dir / "model.zip").exists()
 
 
+@pytest.mark.slow
 def test_failed_job_is_recorded_and_the_sweep_goes_on(runs_root):
     # seed 0's learning-rate schedule raises once it trains: its job fails while seed 1's completes;
     # the sweep's exit status says that not every job completed.
@@ -89,12 +91,14 @@ def test_failed_job_is_recorded_and_the_sweep_goes_on(runs_root):
     assert meta_of(runs_root / "fail" / "pendulum" / "ppo" / "seed1")["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_failure_in_a_single_run_exits_non_zero(runs_root):
     result = randbench(["train", *QUICK, "budget=256", failing_override(0), f"output.root={runs_root}"])
     assert result.returncode == 1
     assert "failed" in result.stderr and "meta.json" in result.stderr and "fails on purpose" in result.stderr
 
 
+@pytest.mark.slow
 def test_argument_the_algorithm_does_not_take_is_refused(runs_root):
     # A2C takes no n_epochs argument: the sweep is refused before PPO trains, and nothing is written.
     result = randbench(["train", "-m", "algo=ppo,a2c", "env=pendulum", "env.n_envs=1", "budget=256",
@@ -131,6 +135,7 @@ def test_only_non_finite_losses_count_as_divergence(tmp_path):
         recorder.check_finite()
 
 
+@pytest.mark.slow
 def test_train_time_excludes_evaluation(runs_root, monkeypatch):
     from sweeps import recorder
 

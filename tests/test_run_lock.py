@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from synthetic_runs import write_run
-
 from analysis.load import load_runs
 from analysis.runlock import LOCK_NAME, STALE_AFTER_S, read_lock
 from sweeps import lock as lock_module
 from sweeps.lock import RunFolderLocked, acquire
 from tests.conftest import RANDBENCH, REPO, randbench
+from tests.helpers.synthetic_runs import write_run
 from tests.test_run_life import QUICK, meta_of
 
 
@@ -99,6 +97,7 @@ def test_report_lists_a_running_run_whose_holder_is_gone_as_lost(tmp_path, other
     assert json.loads((gone / "meta.json").read_text())["status"] == "running"  # the record is not rewritten
 
 
+@pytest.mark.slow
 def test_randbench_train_refuses_a_folder_another_live_run_writes(runs_root, other_process):
     overrides = [*QUICK, "budget=512", "eval.freq=256", f"output.root={runs_root}", "sweep_name=l"]
     run_dir = runs_root / "l" / "pendulum" / "ppo" / "seed0"
@@ -116,6 +115,7 @@ def test_randbench_train_refuses_a_folder_another_live_run_writes(runs_root, oth
     assert meta_of(run_dir)["status"] == "completed" and not (run_dir / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_workers_of_a_killed_sweep_stop_and_take_no_further_job(runs_root):
     """SIGKILL to the sweep process: its two joblib workers record their runs as interrupted at
     the next rollout and exit; the third job never starts."""

@@ -19,6 +19,7 @@ def statuses(root, sweep):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "local", "submitit_local"])
 def test_multirun_writes_every_run_folder(launcher, runs_root):
     extra = [] if launcher == "basic" else [f"hydra/launcher={launcher}"]
@@ -65,6 +66,7 @@ def test_demo_sweep_preset():
     assert "JoblibLauncher" in cfg.hydra.launcher._target_
 
 
+@pytest.mark.slow
 def test_variants_of_a_sweep_get_their_own_run_folders(runs_root):
     """A sweep over an algorithm option keeps every variant apart when each has an algo_label."""
     result = randbench(["train", "-m", "algo=ppo", "algo.model.gamma=0.9,0.99", "algo_label=ppo_g${algo.model.gamma}",

@@ -20,6 +20,7 @@ META_KEYS = {
 VERSION_KEYS = {"python", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy", "randbench"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize("algo", sorted(TINY))
 def test_tiny_run_writes_run_folder(algo, env, runs_root):
