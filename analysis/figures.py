@@ -1,5 +1,5 @@
-"""Paper-style figures: one panel per env, a shared legend, mean with a 95% CI band over seeds,
-one color per algorithm across every figure (:func:`algo_palette`).
+"""Paper-style figures: one panel per env (seaborn's facet grid), a shared legend, mean with a
+95% CI band over seeds, one color per algorithm across every figure (:func:`algo_palette`).
 
 Every ``plot_*`` function takes tidy tables (from :mod:`analysis.load`, :mod:`analysis.metrics`,
 :mod:`analysis.aggregate`) and returns a matplotlib Figure; :func:`save_figure` writes it as PNG
@@ -64,9 +64,27 @@ def save_figure(
     return paths
 
 
-def _panel_grid(n_panels: int, max_cols: int = 3) -> tuple[int, int]:
-    cols = min(n_panels, max_cols)
-    return int(np.ceil(n_panels / cols)), cols
+def _env_facets(
+    data: pd.DataFrame, envs: Sequence[str], row: str | None = None, row_order: Sequence[str] | None = None
+) -> sns.FacetGrid:
+    """Seaborn's facet grid of ``data`` with one column per env (wrapped at 3 when there is no
+    ``row`` facet), 4.6 x 3.4 in panels (3.2 in high with a ``row`` facet), independent axes,
+    every spine kept. The panels are drawn by the caller from :attr:`~seaborn.FacetGrid.axes_dict`
+    (the report's bands and CIs are already computed, so nothing is re-estimated here)."""
+    height = 3.4 if row is None else 3.2
+    return sns.FacetGrid(
+        data,
+        col="env",
+        col_order=list(envs),
+        col_wrap=3 if row is None and len(envs) > 3 else None,
+        row=row,
+        row_order=None if row_order is None else list(row_order),
+        sharex=False,
+        sharey=False,
+        height=height,
+        aspect=4.6 / height,
+        despine=False,
+    )
 
 
 def _shared_legend(
@@ -119,10 +137,9 @@ def plot_return_curves(
     algos = algo_order(curves["algo"].unique())
     palette = dict(palette or algo_palette(algos))
     envs = sorted(curves["env"].unique())
-    rows, cols = _panel_grid(len(envs))
     with paper_style():
-        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-        for ax, env in zip(axes.flat, envs):
+        grid = _env_facets(bands, envs)
+        for env, ax in grid.axes_dict.items():
             for algo in algos:
                 band = bands[(bands["env"] == env) & (bands["algo"] == algo)]
                 if band.empty:
@@ -160,14 +177,12 @@ def plot_return_curves(
                 if len(ends) > 1 and ends.max() / ends.min() > log_span:
                     ax.set_xscale("log")
                     ax.set_xlabel(f"{AXIS_LABELS.get(x, x)}, log scale")
-        for ax in axes.flat[len(envs) :]:
-            ax.set_visible(False)
         extra = [plt.Line2D([], [], color="0.3", linestyle="--", label="threshold")] if thresholds else []
         if markers:
             extra.append(plt.Line2D([], [], color="0.3", linestyle=":", label="equal train time"))
-        _shared_legend(fig, algos, palette, extra)
-        fig.tight_layout()
-    return fig
+        _shared_legend(grid.figure, algos, palette, extra)
+        grid.figure.tight_layout()
+    return grid.figure
 
 
 def _bars_with_ci(
@@ -200,21 +215,26 @@ def plot_fps(
     palette: Mapping[str, str] | None = None,
     seed: int = 0,
     reps: int = DEFAULT_REPS,
+    stats: pd.DataFrame | None = None,
 ) -> Figure:
     """Median training FPS per algorithm, one panel per env: mean over seeds with its 95%
     bootstrap CI (the numbers of the report's FPS table).
 
     :param run_metrics: one row per completed run (:func:`analysis.metrics.run_metrics`)
     :param seed: bootstrap seed
+    :param stats: the seeds' aggregates already computed (:func:`analysis.aggregate.seed_aggregates`
+        with ``median_fps`` among its metrics, e.g. ``Analysis.seed_table``); computed from
+        ``run_metrics`` with ``seed`` and ``reps`` when omitted
     """
     algos = algo_order(run_metrics["algo"].unique())
     palette = dict(palette or algo_palette(algos))
-    stats = seed_aggregates(run_metrics, ["median_fps"], seed=seed, reps=reps)
+    if stats is None:
+        stats = seed_aggregates(run_metrics, ["median_fps"], seed=seed, reps=reps)
+    stats = stats[stats["metric"] == "median_fps"]
     envs = sorted(run_metrics["env"].unique())
-    rows, cols = _panel_grid(len(envs))
     with paper_style():
-        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-        for ax, env in zip(axes.flat, envs):
+        grid = _env_facets(stats, envs)
+        for env, ax in grid.axes_dict.items():
             env_stats = stats[stats["env"] == env]
             order = [a for a in algos if a in set(env_stats["algo"])]
             _bars_with_ci(ax, env_stats, order, palette)
@@ -232,12 +252,11 @@ def plot_fps(
                 )
             ax.set_ylim(0, top * 1.18)
             ax.set_title(env)
+            ax.set_xlabel("")
             ax.set_ylabel(AXIS_LABELS["median_fps"])
-        for ax in axes.flat[len(envs) :]:
-            ax.set_visible(False)
-        _shared_legend(fig, algos, palette)
-        fig.tight_layout()
-    return fig
+        _shared_legend(grid.figure, algos, palette)
+        grid.figure.tight_layout()
+    return grid.figure
 
 
 def plot_time_to_threshold(
@@ -245,6 +264,7 @@ def plot_time_to_threshold(
     palette: Mapping[str, str] | None = None,
     seed: int = 0,
     reps: int = DEFAULT_REPS,
+    stats: pd.DataFrame | None = None,
 ) -> Figure:
     """Timesteps (top row) and train seconds (bottom row) to the return threshold, one column per
     env: mean over the seeds that reached it with a 95% bootstrap CI, "k/n" seeds reached above
@@ -253,6 +273,8 @@ def plot_time_to_threshold(
     :param run_metrics: one row per completed run, with ``reached``, ``threshold``,
         ``timesteps_to_threshold`` and ``train_time_to_threshold_s``
     :param seed: bootstrap seed
+    :param stats: the seeds' aggregates already computed, with both quantities among their
+        metrics (e.g. ``Analysis.seed_table``); computed from ``run_metrics`` when omitted
     """
     algos = algo_order(run_metrics["algo"].unique())
     palette = dict(palette or algo_palette(algos))
@@ -261,12 +283,14 @@ def plot_time_to_threshold(
         ("timesteps_to_threshold", "Timesteps to threshold (env steps)"),
         ("train_time_to_threshold_s", "Train wall-clock to threshold (s)"),
     ]
-    stats = seed_aggregates(run_metrics, [q for q, _ in quantities], seed=seed, reps=reps)
+    if stats is None:
+        stats = seed_aggregates(run_metrics, [q for q, _ in quantities], seed=seed, reps=reps)
+    stats = stats[stats["metric"].isin([q for q, _ in quantities])]
     with paper_style():
-        fig, axes = plt.subplots(2, len(envs), figsize=(4.6 * len(envs), 6.4), squeeze=False)
+        grid = _env_facets(stats, envs, row="metric", row_order=[q for q, _ in quantities])
         for col, env in enumerate(envs):
             for row, (column, label) in enumerate(quantities):
-                ax = axes[row, col]
+                ax = grid.axes[row, col]
                 env_stats = stats[(stats["env"] == env) & (stats["metric"] == column)]
                 order = [a for a in algos if a in set(env_stats["algo"])]
                 _bars_with_ci(ax, env_stats, order, palette)
@@ -312,17 +336,16 @@ def plot_time_to_threshold(
                     ax.yaxis.set_major_formatter(EngFormatter(sep=""))
                 if not (env_stats["n"] > 0).any():
                     ax.set_yticks([])  # no bar: a y scale would only suggest values
-                if row == 0:
-                    threshold = run_metrics.loc[run_metrics["env"] == env, "threshold"].iloc[0]
-                    ax.set_title(f"{env} (return ≥ {threshold:.4g})")
+                threshold = run_metrics.loc[run_metrics["env"] == env, "threshold"].iloc[0]
+                ax.set_title(f"{env} (return ≥ {threshold:.4g})" if row == 0 else "")
         _shared_legend(
-            fig,
+            grid.figure,
             algos,
             palette,
             [Patch(fill=False, hatch="//", edgecolor="0.4", label="not reached by any seed")],
         )
-        fig.tight_layout()
-    return fig
+        grid.figure.tight_layout()
+    return grid.figure
 
 
 def plot_parameters(run_metrics: pd.DataFrame, palette: Mapping[str, str] | None = None) -> Figure:
@@ -334,11 +357,10 @@ def plot_parameters(run_metrics: pd.DataFrame, palette: Mapping[str, str] | None
     algos = algo_order(run_metrics["algo"].unique())
     palette = dict(palette or algo_palette(algos))
     envs = sorted(run_metrics["env"].unique())
-    rows, cols = _panel_grid(len(envs))
     formatter = EngFormatter(sep="")
     with paper_style():
-        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-        for ax, env in zip(axes.flat, envs):
+        grid = _env_facets(run_metrics, envs)
+        for env, ax in grid.axes_dict.items():
             data = (
                 run_metrics[run_metrics["env"] == env]
                 .groupby("algo")[["params_total", "params_trainable"]]
@@ -371,11 +393,10 @@ def plot_parameters(run_metrics: pd.DataFrame, palette: Mapping[str, str] | None
             ax.set_xticks(positions, order)
             ax.set_title(env)
             ax.set_ylabel("Parameters (count, log scale)")
+            ax.set_xlabel("")
             ax.margins(y=0.2)
-        for ax in axes.flat[len(envs) :]:
-            ax.set_visible(False)
         _shared_legend(
-            fig,
+            grid.figure,
             algos,
             palette,
             [
@@ -383,8 +404,8 @@ def plot_parameters(run_metrics: pd.DataFrame, palette: Mapping[str, str] | None
                 Patch(facecolor="0.4", label="trainable"),
             ],
         )
-        fig.tight_layout()
-    return fig
+        grid.figure.tight_layout()
+    return grid.figure
 
 
 def plot_aggregate_intervals(aggregates: pd.DataFrame, palette: Mapping[str, str] | None = None) -> Figure:
@@ -510,12 +531,21 @@ def plot_training_diagnostics(progress: pd.DataFrame, palette: Mapping[str, str]
         for position, (series, _, _) in enumerate(diagnostic.series):
             styles.setdefault((diagnostic.name, series), "-" if position == 0 else "--")
     with paper_style():
-        fig, axes = plt.subplots(
-            len(envs), len(shown), figsize=(4.2 * len(shown), 3.0 * len(envs)), squeeze=False
+        grid = sns.FacetGrid(
+            progress,
+            row="env",
+            row_order=envs,
+            col="diagnostic",
+            col_order=[d.name for d in shown],
+            sharex=False,
+            sharey=False,
+            height=3.0,
+            aspect=4.2 / 3.0,
+            despine=False,
         )
         for row, env in enumerate(envs):
             for col, diagnostic in enumerate(shown):
-                ax = axes[row, col]
+                ax = grid.axes[row, col]
                 data = progress[(progress["env"] == env) & (progress["diagnostic"] == diagnostic.name)]
                 for (algo, _, series), points in data.groupby(["algo", "run_id", "series"], sort=False):
                     points = points.sort_values("timesteps", kind="stable")
@@ -536,9 +566,9 @@ def plot_training_diagnostics(progress: pd.DataFrame, palette: Mapping[str, str]
             plt.Line2D([], [], color="0.3", linestyle="--", label=f"{d.series[1][0]} ({d.name})")
             for d in shown if len({s for s, _, _ in d.series}) > 1
         ]
-        _shared_legend(fig, [a for a in algos if a in palette], palette, extra)
-        fig.tight_layout()
-    return fig
+        _shared_legend(grid.figure, [a for a in algos if a in palette], palette, extra)
+        grid.figure.tight_layout()
+    return grid.figure
 
 
 # The report's figures, in the order shown: name -> (title, what it needs to be drawn).
@@ -583,8 +613,10 @@ def paper_figures(result: Analysis) -> dict[str, Figure | str]:
             completed, "train_time_s", result.thresholds, palette, seed, reps=result.reps,
             markers=result.equal_times,
         ),
-        "fps": lambda: plot_fps(result.run_metrics, palette, seed, result.reps),
-        "time_to_threshold": lambda: plot_time_to_threshold(result.run_metrics, palette, seed, result.reps),
+        "fps": lambda: plot_fps(result.run_metrics, palette, seed, result.reps, result.seed_table),
+        "time_to_threshold": lambda: plot_time_to_threshold(
+            result.run_metrics, palette, seed, result.reps, result.seed_table
+        ),
         "aggregate_intervals": lambda: (
             plot_aggregate_intervals(result.aggregates, palette)
             if len(result.aggregates)

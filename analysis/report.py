@@ -81,15 +81,31 @@ def _table(frame: pd.DataFrame, numeric: bool = False) -> str:
 def _pivot(
     frame: pd.DataFrame, cell: Callable[[pd.Series], str], algos: Sequence[str], envs: Sequence[str]
 ) -> str:
-    """Algorithms as rows, envs as columns, one formatted cell per (algo, env)."""
-    rows = []
-    for algo in algos:
-        row = {"algorithm": algo}
-        for env in envs:
-            match = frame[(frame["algo"] == algo) & (frame["env"] == env)]
-            row[env] = cell(match.iloc[0]) if len(match) else "not run"
-        rows.append(row)
-    return _table(pd.DataFrame(rows, columns=["algorithm", *envs]), numeric=True)
+    """Algorithms as rows, envs as columns: ``cell`` formats the first row of ``frame`` of each
+    (algo, env); a pair without a row reads "not run"."""
+    first = frame.drop_duplicates(["algo", "env"])
+    cells = first.assign(cell=[cell(row) for _, row in first.iterrows()])
+    table = (
+        cells.pivot(index="algo", columns="env", values="cell")
+        .reindex(index=list(algos), columns=list(envs))
+        .fillna("not run")
+        .rename_axis(index="algorithm", columns=None)
+        .reset_index()
+    )
+    return _table(table, numeric=True)
+
+
+def _lookup(table: pd.DataFrame, *keys: str) -> Callable[..., pd.Series | None]:
+    """``find(*values)``: the first row of ``table`` whose ``keys`` columns equal ``values``, or
+    None; the table is indexed once, not masked per cell. The row keeps its key columns, so a
+    row of mixed types stays an object Series (counts stay integers)."""
+    first = table.drop_duplicates(list(keys)).set_index(list(keys), drop=False)
+
+    def find(*values: object) -> pd.Series | None:
+        key = values[0] if len(values) == 1 else tuple(values)
+        return first.loc[key] if key in first.index else None
+
+    return find
 
 
 # -- sections ----------------------------------------------------------------------------------
@@ -172,11 +188,10 @@ def _level_section(result: Analysis) -> list[str]:
     if not any(np.isfinite(v) for v in result.levels.values()):
         return []
     algos, envs = result.algos, result.envs
-    stats = result.level_table
+    find_stat = _lookup(result.level_table, "env", "algo", "metric")
 
     def item(row: pd.Series, metric: str) -> pd.Series:
-        match = stats[(stats["env"] == row["env"]) & (stats["algo"] == row["algo"]) & (stats["metric"] == metric)]
-        return match.iloc[0]
+        return find_stat(row["env"], row["algo"], metric)
 
     def held_cell(metric: str, fmt: Callable[[float], str]) -> Callable[[pd.Series], str]:
         def cell(row: pd.Series) -> str:
@@ -196,15 +211,13 @@ def _level_section(result: Analysis) -> list[str]:
         return _with_ci(value["mean"], value["ci_low"], value["ci_high"])
 
     ratios = result.level_time_ratios.get("ppo")
+    find_ratio = _lookup(ratios, "env", "algo") if ratios is not None else None
 
     def ratio_cell(row: pd.Series) -> str:
-        if ratios is None:
+        value = find_ratio(row["env"], row["algo"]) if find_ratio is not None else None
+        if value is None:
             return "–"
-        match = ratios[(ratios["env"] == row["env"]) & (ratios["algo"] == row["algo"])]
-        if not len(match):
-            return "–"
-        value = match.iloc[0]
-        if value["algo"] == "ppo":
+        if row["algo"] == "ppo":
             return "reference"
         if value["n"] == 0:
             return "not reached"
@@ -399,14 +412,11 @@ def _load_lines(runs: pd.DataFrame) -> list[str]:
 
 def _results_section(result: Analysis) -> list[str]:
     algos, envs = result.algos, result.envs
-    stats = result.seed_table
+    find_stat = _lookup(result.seed_table, "env", "algo", "metric")
 
     def metric_cell(metric: str, fmt: Callable[[float], str] = _num, reached: bool = False) -> Callable:
         def cell(row: pd.Series) -> str:
-            match = stats[
-                (stats["env"] == row["env"]) & (stats["algo"] == row["algo"]) & (stats["metric"] == metric)
-            ]
-            item = match.iloc[0]
+            item = find_stat(row["env"], row["algo"], metric)
             if reached:
                 if item["n"] == 0:
                     return f"not reached (0/{item['n_runs']})"
@@ -483,16 +493,15 @@ def _results_section(result: Analysis) -> list[str]:
         if ratios is None:
             lines += [title, "", f"No completed {label} run: no ratio to it.", ""]
             continue
-        budget = result.budget_ratios[reference]
+        find_ratio = _lookup(ratios, "env", "algo")
+        find_budget = _lookup(result.budget_ratios[reference], "env", "algo")
 
-        def ratio_cell(row: pd.Series, ratios: pd.DataFrame = ratios, budget: pd.DataFrame = budget) -> str:
-            match = ratios[(ratios["env"] == row["env"]) & (ratios["algo"] == row["algo"])]
-            whole = budget[(budget["env"] == row["env"]) & (budget["algo"] == row["algo"])]
-            to_budget = f"; budget {_ratio(whole.iloc[0]['ratio'])}" if len(whole) else ""
-            if not len(match):
+        def ratio_cell(row: pd.Series, find_ratio: Callable = find_ratio, find_budget: Callable = find_budget) -> str:
+            item, whole = find_ratio(row["env"], row["algo"]), find_budget(row["env"], row["algo"])
+            to_budget = f"; budget {_ratio(whole['ratio'])}" if whole is not None else ""
+            if item is None:
                 return "–"
-            item = match.iloc[0]
-            if item["algo"] == item["reference"]:
+            if row["algo"] == item["reference"]:
                 return "reference"
             if item["n"] == 0:
                 return f"not reached{to_budget}"

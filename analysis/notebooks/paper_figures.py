@@ -80,10 +80,12 @@ fig = figures.plot_return_curves(
 # ## Throughput and time to threshold
 
 # %%
-fig = figures.plot_fps(result.run_metrics, result.palette, result.seed, result.reps)
+fig = figures.plot_fps(result.run_metrics, result.palette, result.seed, result.reps, result.seed_table)
 
 # %%
-fig = figures.plot_time_to_threshold(result.run_metrics, result.palette, result.seed, result.reps)
+fig = figures.plot_time_to_threshold(
+    result.run_metrics, result.palette, result.seed, result.reps, result.seed_table
+)
 
 # %% [markdown]
 # ## Speedup: train seconds to threshold relative to PPO

@@ -3,8 +3,9 @@
     python -m analysis.notebooks.run analysis/notebooks/paper_figures.py results/runs/demo
 
 The notebooks are jupytext percent-format ``.py`` files (reviewable diffs); this converts one
-with jupytext, runs it with nbclient on a ``python3`` kernel of the running interpreter, and
-writes the ``.ipynb`` with its outputs. Needs the ``dev`` extras (jupytext, nbclient, ipykernel).
+with jupytext and runs it with papermill (its parameters overriding the cell tagged
+``parameters``) on a ``python3`` kernel of the running interpreter, and writes the ``.ipynb``
+with its outputs. Needs the ``dev`` extras (jupytext, papermill, ipykernel).
 """
 
 from __future__ import annotations
@@ -19,29 +20,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> None:
-    """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters`` (as
-    papermill does), so the notebook's own defaults are overridden.
-
-    :raises ValueError: the notebook has no cell tagged ``parameters``
-    """
-    import nbformat
-
-    index = next(
-        (
-            i
-            for i, cell in enumerate(notebook.cells)
-            if "parameters" in cell.get("metadata", {}).get("tags", [])
-        ),
-        None,
-    )
-    if index is None:
-        raise ValueError("the notebook has no cell tagged 'parameters' to override")
-    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-    notebook.cells.insert(index + 1, cell)
-
-
 def execute_notebook(
     source: str | Path,
     runs_dir: str | Path,
@@ -49,21 +27,22 @@ def execute_notebook(
     parameters: Mapping[str, Any] | None = None,
     timeout_s: int = 600,
 ) -> Path:
-    """Convert a percent-format notebook, execute it on ``runs_dir`` and write the ``.ipynb``.
+    """Convert a percent-format notebook, execute it on ``runs_dir`` with papermill, write the ``.ipynb``.
 
     ``RUNS_DIR`` and any other ``parameters`` (e.g. ``THRESHOLD_FRACTION``, ``SEED``, ``REPS``)
-    are assigned in a cell inserted after the notebook's parameter cell. The notebook runs with
-    the repository root as working directory on a ``python3`` kernel registered, in a temporary
-    folder, for this Python interpreter.
+    are assigned in the cell papermill inserts after the notebook's parameter cell (tagged
+    ``injected-parameters``). The notebook runs with the repository root as working directory on a
+    ``python3`` kernel registered, in a temporary folder, for this Python interpreter.
 
     :param source: the ``.py`` notebook
     :param runs_dir: runs folder handed to the notebook
     :param output: the executed ``.ipynb`` (default: ``<runs_dir>/report/<name>.ipynb``)
-    :param parameters: more names to assign (values written with ``repr``)
+    :param parameters: more names to assign
     :param timeout_s: limit per cell, seconds
     :return: the written ``.ipynb``
     :raises FileNotFoundError: ``source`` or ``runs_dir`` does not exist
-    :raises nbclient.exceptions.CellExecutionError: a cell raised (the message holds its traceback)
+    :raises papermill.PapermillExecutionError: a cell raised (the message names the cell and the
+        exception; the written ``.ipynb`` holds the outputs up to it)
     """
     source, runs_dir = Path(source), Path(runs_dir)
     if not source.is_file():
@@ -72,18 +51,16 @@ def execute_notebook(
         raise FileNotFoundError(f"runs folder {str(runs_dir)!r} does not exist or is not a directory")
     try:
         import jupytext
-        import nbformat
+        import papermill
         from ipykernel.kernelspec import install
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpecManager
-        from nbclient import NotebookClient
     except ImportError as error:
         raise ImportError(
             f"executing notebooks needs the dev extras ({error.name} is missing): pip install -e '.[dev]'"
         ) from None
     output = Path(output) if output is not None else runs_dir / "report" / f"{source.stem}.ipynb"
-    notebook = jupytext.read(source)
-    inject_parameters(notebook, {"RUNS_DIR": str(runs_dir.resolve()), **(parameters or {})})
+    output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as kernels:
         # The kernel must be this interpreter (its packages), whatever "python3" means elsewhere.
         install(prefix=kernels, kernel_name="python3")
@@ -94,16 +71,17 @@ def execute_notebook(
             transport="ipc",
             ip=str(Path(kernels, "kernel-ipc")),
         )
-        client = NotebookClient(
-            notebook,
-            km=manager,
-            timeout=timeout_s,
+        papermill.execute_notebook(
+            jupytext.read(source),
+            str(output),
+            parameters={"RUNS_DIR": str(runs_dir.resolve()), **(parameters or {})},
             kernel_name="python3",
-            resources={"metadata": {"path": str(REPO_ROOT)}},
+            language="python",
+            cwd=str(REPO_ROOT),
+            progress_bar=False,
+            execution_timeout=timeout_s,
+            km=manager,
         )
-        client.execute()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, output)
     return output
 
 
@@ -118,12 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold-fraction", type=float, default=None)
     args = parser.parse_args(argv)
     try:
+        from papermill import PapermillExecutionError as executed_with_error
+    except ImportError:  # execute_notebook names the missing extras
+        executed_with_error = ()
+    try:
         parameters = (
             {} if args.threshold_fraction is None else {"THRESHOLD_FRACTION": args.threshold_fraction}
         )
         path = execute_notebook(args.notebook, args.runs_dir, args.out, parameters)
-    except (FileNotFoundError, ImportError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # bad input
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except executed_with_error as error:
+        print(f"error: the notebook failed: {error}", file=sys.stderr)
         return 1
     print(f"executed notebook written to {path}")
     return 0
