@@ -36,3 +36,54 @@ def test_an_explicit_render_mode_is_kept():
     venv = make_train_env("Pendulum-v1", n_envs=1, seed=0, env_kwargs={"render_mode": "rgb_array"})
     assert venv.get_attr("render_mode") == ["rgb_array"]
     venv.close()
+
+
+def _rollout(env, actions, seed: int = 3) -> tuple[list[float], bool, bool]:
+    env.reset(seed=seed)
+    rewards, terminated, truncated = [], False, False
+    for action in actions:
+        _, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(float(reward))
+        if terminated or truncated:
+            break
+    return rewards, terminated, truncated
+
+
+def test_sparse_lunarlander_pays_the_episode_return_at_its_last_step():
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the sparse tasks)
+
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(1_000, 2)).astype(np.float32)
+    dense, _, _ = _rollout(gym.make("LunarLanderContinuous-v3"), actions)
+    sparse, terminated, _ = _rollout(gym.make("randbench/LunarLanderContinuousSparse-v3"), actions)
+    assert terminated and len(sparse) == len(dense) > 10  # random thrust crashes well before the limit
+    assert sparse[:-1] == [0.0] * (len(sparse) - 1)
+    assert abs(sparse[-1] - sum(dense)) < 1e-9
+
+
+def test_a_truncated_sparse_episode_is_paid_and_the_next_starts_from_zero():
+    import gymnasium as gym
+    from gymnasium.wrappers import TimeLimit
+
+    from envs.sparse import EpisodeEndReward
+
+    env = EpisodeEndReward(TimeLimit(gym.make("Pendulum-v1").unwrapped, max_episode_steps=5))
+    dense_env = TimeLimit(gym.make("Pendulum-v1").unwrapped, max_episode_steps=5)
+    actions = np.zeros((10, 1), dtype=np.float32)
+    for _ in range(2):  # two episodes: nothing carries over from the first
+        sparse, _, truncated = _rollout(env, actions)
+        dense, _, _ = _rollout(dense_env, actions)
+        assert truncated and sparse[:4] == [0.0] * 4 and abs(sparse[4] - sum(dense)) < 1e-9
+
+
+def test_sparse_env_config_composes_with_the_dense_tuned_settings():
+    from omegaconf import OmegaConf
+
+    from tests.conftest import make_config
+
+    for algo in ("ppo", "randpol"):
+        dense, sparse = make_config(f"algo={algo}", "env=lunarlander"), make_config(f"algo={algo}", "env=lunarlander_sparse")
+        assert sparse.env.id == "randbench/LunarLanderContinuousSparse-v3" and sparse.env.name == "lunarlander_sparse"
+        assert OmegaConf.to_container(sparse.algo) == OmegaConf.to_container(dense.algo)
+        assert (sparse.env.n_envs, sparse.env.normalize) == (dense.env.n_envs, dense.env.normalize)
