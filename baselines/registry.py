@@ -58,7 +58,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         AlgorithmSpec("ses", "algos.ses.StructuredES", _BOX, "evolution", "Choromanski et al. 2018"),
         AlgorithmSpec("rlx2_td3", "algos.rlx2.RLx2TD3", _BOX, "off_policy", "Tan et al. 2023 (RLx2)"),
         AlgorithmSpec("rlx2_sac", "algos.rlx2.RLx2SAC", _BOX, "off_policy", "Tan et al. 2023 (RLx2)"),
-        AlgorithmSpec("rat", "algos.rat.RAT", _BOX, "on_policy", "RAT natural policy gradients"),
+        AlgorithmSpec("rat", "algos.rat.RAT", _BOX, "on_policy", "Sun 2026, arXiv 2605.18591 (RAT)"),
     )
 }
 
