@@ -293,3 +293,16 @@ def test_progress_csv_holds_the_training_log(algo, env, column, runs_root):
     progress = pd.read_csv(result.run_dir / "progress.csv")
     assert len(progress) >= 1 and column in progress.columns
     assert progress[column].notna().any()
+
+
+@pytest.mark.parametrize("width", [100, 500, 800, 1000, 2000])
+def test_width_ablation_variants_change_only_the_random_width(width):
+    cfg = make_config("algo=randpol", "env=bipedalwalker", f"+randpol_variant=width_{width}")
+    check_run_config(cfg)
+    tuned = make_config("algo=randpol", "env=bipedalwalker")
+    assert cfg.algo_label == f"randpol_j{width}"
+    assert list(cfg.algo.model.policy_kwargs.net_arch) == [500, width]
+    changed = {k for k in tuned.algo.model if cfg.algo.model[k] != tuned.algo.model[k]}
+    assert changed == ({"policy_kwargs"} if width != 800 else set())
+    kwargs, tuned_kwargs = cfg.algo.model.policy_kwargs, tuned.algo.model.policy_kwargs
+    assert {k for k in tuned_kwargs if kwargs[k] != tuned_kwargs[k]} == ({"net_arch"} if width != 800 else set())
