@@ -179,7 +179,7 @@ def seed_aggregates(
     return pd.DataFrame(rows, columns=["env", "algo", "metric", "n_runs", "n", "mean", "ci_low", "ci_high"])
 
 
-def time_ratios(
+def cost_ratios(
     run_metrics: pd.DataFrame,
     reference: str,
     column: str = "train_time_to_threshold_s",
@@ -187,9 +187,10 @@ def time_ratios(
     confidence: float = CONFIDENCE,
     reps: int = DEFAULT_REPS,
 ) -> pd.DataFrame:
-    """Ratio of an algorithm's mean ``column`` to the reference algorithm's, per env.
+    """Ratio of an algorithm's mean cost ``column`` to the reference algorithm's, per env.
 
-    With ``column="train_time_to_threshold_s"`` this is the speedup table of the report: a ratio
+    A cost is train seconds or env steps (to a threshold, or to the whole budget). With
+    ``column="train_time_to_threshold_s"`` this is the speedup table of the report: a ratio
     of 2 means the algorithm needs twice the reference's train seconds to reach the threshold;
     runs that did not reach it are left out of the means and counted in ``n``/``ref_n``.
     The CI resamples both algorithms' seeds independently (percentile bootstrap of the ratio of

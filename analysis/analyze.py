@@ -3,7 +3,7 @@
 from analysis import analyze
 result = analyze("results/runs/demo")
 result.run_metrics          # one row per completed run
-result.seed_table           # mean and bootstrap CI over seeds, per (env, algo, metric)
+result.seed_aggregates      # mean and bootstrap CI over seeds, per (env, algo, metric)
 result.aggregates           # rliable IQM / mean / median / optimality gap across tasks
 """
 
@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from analysis import aggregate
+from analysis.argtypes import check_fraction, check_last_k
 from analysis.envspec import EnvSpec, env_spec_from_config, load_env_specs
 from analysis.load import Problem, RunSet, load_runs
 from analysis.metrics import DEFAULT_LAST_K, equal_train_times, reference_levels, run_metrics, thresholds
@@ -47,7 +48,7 @@ class Analysis:
     :param seed: seed of every bootstrap
     :param reps: bootstrap resamples
     :param run_metrics: one row per completed run (:func:`analysis.metrics.run_metrics`)
-    :param seed_table: mean and CI over seeds (:func:`analysis.aggregate.seed_aggregates`)
+    :param seed_aggregates: mean and CI over seeds (:func:`analysis.aggregate.seed_aggregates`)
     :param scores: normalized-score matrices for rliable (:func:`analysis.aggregate.score_matrices`)
     :param aggregates: rliable interval estimates across tasks
     :param profile: (taus, profiles, cis) of the performance profile
@@ -61,7 +62,7 @@ class Analysis:
     :param levels: env -> PPO-level return (NaN where PPO has no completed run)
     :param level_metrics: one row per completed run, as ``run_metrics`` but with the PPO-level
         as threshold (first, sustained and held crossings, holds at the end)
-    :param level_table: mean and CI over seeds of ``level_metrics``
+    :param level_aggregates: mean and CI over seeds of ``level_metrics``
     :param level_time_ratios: reference -> ratio of held train seconds to PPO-level
     :param level_step_ratios: reference -> ratio of held timesteps to PPO-level
     :param equal_times: env -> train seconds of the shortest run (return at equal train time)
@@ -75,7 +76,7 @@ class Analysis:
     seed: int
     reps: int
     run_metrics: pd.DataFrame
-    seed_table: pd.DataFrame
+    seed_aggregates: pd.DataFrame
     scores: aggregate.ScoreMatrices
     aggregates: pd.DataFrame
     profile: tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]
@@ -87,7 +88,7 @@ class Analysis:
     reference_fraction: float = DEFAULT_REFERENCE_FRACTION
     levels: dict[str, float] = field(default_factory=dict)
     level_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
-    level_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level_aggregates: pd.DataFrame = field(default_factory=pd.DataFrame)
     level_time_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
     level_step_ratios: dict[str, pd.DataFrame] = field(default_factory=dict)
     equal_times: dict[str, float] = field(default_factory=dict)
@@ -157,14 +158,13 @@ def analyze(
     :raises ValueError: no run folder under ``runs_dir``, or bad ``k``/``reps``/fraction
     :raises NoCompletedRunsError: run folders, but none completed (the message lists them)
     """
-    if k < 1:
-        raise ValueError(f"k={k} is invalid; the number of last evaluation points must be >= 1")
+    # the same rules as the metrics apply, checked before any run is loaded
+    check_last_k(k)
     if reps < 100:
         raise ValueError(f"reps={reps} is invalid; a bootstrap needs >= 100 resamples")
-    if threshold_fraction is not None and not 0 < threshold_fraction <= 1:
-        raise ValueError(f"threshold fraction {threshold_fraction} is invalid; expected a number in (0, 1]")
-    if not 0 < reference_fraction <= 1:
-        raise ValueError(f"reference fraction {reference_fraction} is invalid; expected a number in (0, 1]")
+    if threshold_fraction is not None:
+        check_fraction("threshold fraction", threshold_fraction)
+    check_fraction("reference fraction", reference_fraction)
     say = log or (lambda line: None)
     where = ", ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
     say(f"loading runs from {where}")
@@ -212,13 +212,13 @@ def analyze(
     say("computing metrics" + f" (thresholds: {rule})")
     equal_times = equal_train_times(curves)
     per_run = run_metrics(curves, runs.runs, specs, env_thresholds, k, equal_times)
-    seed_table = aggregate.seed_aggregates(per_run, seed=seed, reps=reps)
+    seed_aggregates = aggregate.seed_aggregates(per_run, seed=seed, reps=reps)
     levels = reference_levels(curves, specs, "ppo", reference_fraction, k)
     level_metrics = run_metrics(curves, runs.runs, specs, levels, k, equal_times)
-    level_table = aggregate.seed_aggregates(level_metrics, seed=seed, reps=reps)
+    level_aggregates = aggregate.seed_aggregates(level_metrics, seed=seed, reps=reps)
     level_ratios = {
         name: {
-            ref: aggregate.time_ratios(level_metrics, ref, column, seed=seed, reps=reps)
+            ref: aggregate.cost_ratios(level_metrics, ref, column, seed=seed, reps=reps)
             for ref in REFERENCES
             if ref in set(level_metrics["algo"])
         }
@@ -237,7 +237,7 @@ def analyze(
         ("step", "timesteps_to_threshold"),
     ):
         ratios[name] = {
-            ref: aggregate.time_ratios(per_run, ref, column, seed=seed, reps=reps)
+            ref: aggregate.cost_ratios(per_run, ref, column, seed=seed, reps=reps)
             for ref in REFERENCES
             if ref in set(per_run["algo"])
         }
@@ -250,7 +250,7 @@ def analyze(
         seed=seed,
         reps=reps,
         run_metrics=per_run,
-        seed_table=seed_table,
+        seed_aggregates=seed_aggregates,
         scores=scores,
         aggregates=aggregates,
         profile=profile,
@@ -262,7 +262,7 @@ def analyze(
         reference_fraction=reference_fraction,
         levels=levels,
         level_metrics=level_metrics,
-        level_table=level_table,
+        level_aggregates=level_aggregates,
         level_time_ratios=level_ratios["time"],
         level_step_ratios=level_ratios["step"],
         equal_times=equal_times,

@@ -17,6 +17,29 @@ REGRESS_TOLERANCE = 0.1
 EXIT_PASS, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2  # randbench regress's exit statuses
 
 
+def check_last_k(k: int) -> int:
+    """The number of last evaluation points averaged into a final return: an integer >= 1.
+
+    The one place this rule lives (the analysis functions and the command line call it).
+
+    :raises ValueError: ``k < 1``, naming the value.
+    """
+    if k < 1:
+        raise ValueError(f"k={k} is invalid; the number of last evaluation points must be >= 1")
+    return k
+
+
+def check_fraction(name: str, value: float) -> float:
+    """A fraction in (0, 1] (threshold and PPO-level fractions).
+
+    :param name: what the value is, for the message (e.g. ``"threshold fraction"``).
+    :raises ValueError: ``value`` outside (0, 1], naming it.
+    """
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} {value} is invalid; expected a number in (0, 1]")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1, or ``argparse.ArgumentTypeError`` naming the value."""
     try:
@@ -45,9 +68,10 @@ def fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected a fraction in (0, 1]") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1]")
-    return value
+    try:
+        return check_fraction("fraction", value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def markdown_path(text: str) -> Path:

@@ -223,7 +223,7 @@ def plot_fps(
     :param run_metrics: one row per completed run (:func:`analysis.metrics.run_metrics`)
     :param seed: bootstrap seed
     :param stats: the seeds' aggregates already computed (:func:`analysis.aggregate.seed_aggregates`
-        with ``median_fps`` among its metrics, e.g. ``Analysis.seed_table``); computed from
+        with ``median_fps`` among its metrics, e.g. ``Analysis.seed_aggregates``); computed from
         ``run_metrics`` with ``seed`` and ``reps`` when omitted
     """
     algos = algo_order(run_metrics["algo"].unique())
@@ -274,7 +274,7 @@ def plot_time_to_threshold(
         ``timesteps_to_threshold`` and ``train_time_to_threshold_s``
     :param seed: bootstrap seed
     :param stats: the seeds' aggregates already computed, with both quantities among their
-        metrics (e.g. ``Analysis.seed_table``); computed from ``run_metrics`` when omitted
+        metrics (e.g. ``Analysis.seed_aggregates``); computed from ``run_metrics`` when omitted
     """
     algos = algo_order(run_metrics["algo"].unique())
     palette = dict(palette or algo_palette(algos))
@@ -613,9 +613,9 @@ def paper_figures(result: Analysis) -> dict[str, Figure | str]:
             completed, "train_time_s", result.thresholds, palette, seed, reps=result.reps,
             markers=result.equal_times,
         ),
-        "fps": lambda: plot_fps(result.run_metrics, palette, seed, result.reps, result.seed_table),
+        "fps": lambda: plot_fps(result.run_metrics, palette, seed, result.reps, result.seed_aggregates),
         "time_to_threshold": lambda: plot_time_to_threshold(
-            result.run_metrics, palette, seed, result.reps, result.seed_table
+            result.run_metrics, palette, seed, result.reps, result.seed_aggregates
         ),
         "aggregate_intervals": lambda: (
             plot_aggregate_intervals(result.aggregates, palette)

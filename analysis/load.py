@@ -247,7 +247,11 @@ class Run:
             "sweep": text("sweep", config.get("sweep_name"), parts[-4] if len(parts) >= 4 else ""),
             "env": text("env", env_cfg.get("name"), parts[-3] if len(parts) >= 3 else ""),
             "env_id": env_id,
-            "algo": text("algo", algo_cfg.get("name"), parts[-2] if len(parts) >= 2 else ""),
+            "algo": text(
+                "algo_label" if "algo_label" in meta else "algo",  # "algo": folders written before 2026-12
+                config.get("algo_label", algo_cfg.get("name")),
+                parts[-2] if len(parts) >= 2 else "",
+            ),
             "seed": -1 if seed is None else seed,
             "status": meta["status"],
             "error": meta.get("error"),

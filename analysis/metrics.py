@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.argtypes import DEFAULT_LAST_K
+from analysis.argtypes import DEFAULT_LAST_K, check_fraction, check_last_k
 from analysis.envspec import EnvSpec
 from analysis.load import RUN_COLUMNS
 
@@ -41,8 +41,7 @@ def final_return(returns: Sequence[float] | np.ndarray, k: int = DEFAULT_LAST_K)
     :param k: number of last evaluation points, >= 1
     :raises ValueError: ``k < 1`` or no returns
     """
-    if k < 1:
-        raise ValueError(f"k={k} is invalid; the number of last evaluation points must be >= 1")
+    check_last_k(k)
     returns = np.asarray(returns, dtype=float)
     if returns.size == 0:
         raise ValueError("final return of an empty curve: the run has no evaluation points")
@@ -120,8 +119,7 @@ def sustained_crossing(curve: pd.DataFrame, threshold: float, k: int = DEFAULT_L
     :param k: evaluations in the window, >= 1
     :raises ValueError: ``k < 1``
     """
-    if k < 1:
-        raise ValueError(f"k={k} is invalid; the number of last evaluation points must be >= 1")
+    check_last_k(k)
     if np.isnan(threshold) or len(curve) == 0:
         return Crossing(False)
     returns = curve["eval_return_mean"].to_numpy(dtype=float)
@@ -184,8 +182,7 @@ def reference_levels(
     :return: env -> level (NaN where the reference has no completed run)
     :raises ValueError: ``fraction`` outside (0, 1]
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"reference fraction {fraction} is invalid; expected a number in (0, 1]")
+    check_fraction("reference fraction", fraction)
     result = {}
     for env in sorted(curves["env"].unique()):
         ref = curves[(curves["env"] == env) & (curves["algo"] == reference)]
@@ -260,8 +257,8 @@ def thresholds(
     :return: env -> threshold (NaN where the env has no spec or no reward_threshold)
     :raises ValueError: ``fraction`` outside (0, 1]
     """
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ValueError(f"threshold fraction {fraction} is invalid; expected a number in (0, 1]")
+    if fraction is not None:
+        check_fraction("threshold fraction", fraction)
     best = best_final_returns(curves, k) if len(curves) else pd.Series(dtype=float)
     result = {}
     for env in sorted(curves["env"].unique()):

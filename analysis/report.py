@@ -127,7 +127,7 @@ def _header(result: Analysis) -> list[str]:
 
 def _glance_section(result: Analysis) -> list[str]:
     """Per env, which algorithm leads on each measure (means over seeds)."""
-    stats = result.seed_table
+    stats = result.seed_aggregates
     measures = [
         ("highest final return", "final_return", max, _num, ""),
         ("least train time to threshold", "train_time_to_threshold_s", min, _num, " s"),
@@ -188,7 +188,7 @@ def _level_section(result: Analysis) -> list[str]:
     if not any(np.isfinite(v) for v in result.levels.values()):
         return []
     algos, envs = result.algos, result.envs
-    find_stat = _lookup(result.level_table, "env", "algo", "metric")
+    find_stat = _lookup(result.level_aggregates, "env", "algo", "metric")
 
     def item(row: pd.Series, metric: str) -> pd.Series:
         return find_stat(row["env"], row["algo"], metric)
@@ -412,7 +412,7 @@ def _load_lines(runs: pd.DataFrame) -> list[str]:
 
 def _results_section(result: Analysis) -> list[str]:
     algos, envs = result.algos, result.envs
-    find_stat = _lookup(result.seed_table, "env", "algo", "metric")
+    find_stat = _lookup(result.seed_aggregates, "env", "algo", "metric")
 
     def metric_cell(metric: str, fmt: Callable[[float], str] = _num, reached: bool = False) -> Callable:
         def cell(row: pd.Series) -> str:

@@ -103,10 +103,10 @@ def claim_verdicts(result: Analysis) -> pd.DataFrame:
 
     Tasks where RANDPOL or PPO has no completed run get one ``not measured`` row.
 
-    :param result: the analysis (its ``level_table``, level and budget ratios, equal times).
+    :param result: the analysis (its ``level_aggregates``, level and budget ratios, equal times).
     :raises KeyError: without completed RANDPOL and PPO runs anywhere (check ``result.algos`` first).
     """
-    stats = result.level_table.set_index(["env", "algo", "metric"])
+    stats = result.level_aggregates.set_index(["env", "algo", "metric"])
     time_vs_randpol = result.level_time_ratios["randpol"].set_index(["env", "algo"])
     steps_vs_ppo = result.level_step_ratios["ppo"].set_index(["env", "algo"])
     budget_vs_randpol = result.budget_ratios["randpol"].set_index(["env", "algo"])

@@ -82,7 +82,8 @@ def check_algorithm_config(
 ) -> AlgorithmSpec:
     """Refuse an algorithm config that cannot run in this environment, before any work starts.
 
-    Checks: the name is registered; ``model._target_`` is that algorithm's class; the algorithm
+    Checks: the name is registered; ``model._target_`` is that algorithm's class, and ``family``
+    (when set) the registry's; the algorithm
     can act in ``action_space``; for on-policy algorithms the minibatch fits in the rollout
     (``batch_size <= n_steps * n_envs``); for off-policy ones it fits in the replay buffer;
     ``action_noise`` has a known type and a non-negative std; the value ranges of
@@ -102,6 +103,11 @@ def check_algorithm_config(
         raise ValueError(
             f"algo {spec.name!r}: model._target_ is {target!r}, expected {spec.class_path!r}"
         )
+    family = algo_cfg.get("family")
+    if family is not None and family != spec.family:
+        # the config's family (read by the presets' per-family settings and the progress
+        # figures) must be the registry's, which decides the checks below
+        raise ValueError(f"algo {spec.name!r}: family is {family!r}, expected {spec.family!r} (baselines/registry.py)")
     if not spec.supports(action_space):
         accepted = ", ".join(cls.__name__ for cls in spec.action_spaces)
         raise ValueError(

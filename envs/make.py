@@ -36,6 +36,22 @@ def check_env_id(env_id: str) -> None:
         )
 
 
+def check_env_settings(env_id: str, n_envs: Any, vec_env: str) -> None:
+    """The rules of a training env's settings, in one place (the run config check and
+    :func:`make_train_env` both call it).
+
+    :param env_id: a registered gymnasium id (:func:`check_env_id`).
+    :param n_envs: an integer >= 1.
+    :param vec_env: a key of ``VEC_ENV_CLASSES`` (``"dummy"`` or ``"subproc"``).
+    :raises ValueError: naming the bad setting and what would be accepted.
+    """
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+        raise ValueError(f"env.n_envs={n_envs!r} is invalid; expected an integer >= 1")
+    if vec_env not in VEC_ENV_CLASSES:
+        raise ValueError(f"env.vec_env={vec_env!r} is invalid; expected one of {sorted(VEC_ENV_CLASSES)}")
+    check_env_id(env_id)
+
+
 def normalize_kwargs(normalize: bool | Mapping[str, Any] | None) -> dict[str, Any] | None:
     """VecNormalize keyword arguments from the config's ``normalize`` value.
 
@@ -88,11 +104,7 @@ def make_train_env(
     :param gamma: discount used by VecNormalize's return normalization (the algorithm's gamma).
     :raises ValueError: on an unknown id, ``n_envs < 1`` or an unknown ``vec_env``.
     """
-    check_env_id(env_id)
-    if n_envs < 1:
-        raise ValueError(f"env.n_envs must be >= 1, got {n_envs}")
-    if vec_env not in VEC_ENV_CLASSES:
-        raise ValueError(f"env.vec_env must be one of {sorted(VEC_ENV_CLASSES)}, got {vec_env!r}")
+    check_env_settings(env_id, n_envs, vec_env)
     venv = make_vec_env(
         env_id,
         n_envs=n_envs,

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
-from envs.make import check_env_id, make_eval_env, make_train_env
+from envs.make import check_env_settings, make_eval_env, make_train_env
 from sweeps import meta
 from sweeps.checkpoint import (
     find_checkpoint,
@@ -126,7 +126,6 @@ def check_run_config(cfg: DictConfig) -> None:
         ("eval.freq", cfg.eval.freq, "an integer number of env steps > 0"),
         ("eval.n_episodes", cfg.eval.n_episodes, "an integer >= 1"),
         ("threads", cfg.threads, "an integer >= 1"),
-        ("env.n_envs", cfg.env.n_envs, "an integer >= 1"),
     ]
     for key, value, accepted in checks:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -156,7 +155,7 @@ def check_run_config(cfg: DictConfig) -> None:
     if not run_dir_of(cfg).absolute().resolve().is_relative_to(root):
         raise ValueError(f"the run folder {run_dir_of(cfg)} is outside output.root={cfg.output.root!r}")
     check_device(cfg.device)
-    check_env_id(cfg.env.id)
+    check_env_settings(cfg.env.id, cfg.env.n_envs, cfg.env.vec_env)
 
 
 def check_sweep_jobs(jobs: Any) -> None:
@@ -340,13 +339,24 @@ def _added_at_default(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     }
 
 
+def _removed_null(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Dotted keys the old config set to null that the new one no longer has.
+
+    An optional setting is read with ``.get()``, so null and absent are the same setting (e.g.
+    ``algo.action_noise``, dropped from the on-policy configs that never used it).
+    """
+    before, after = _flatten(old), _flatten(new)
+    return {key for key, value in before.items() if value is None and key not in after}
+
+
 def completed_config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
     """How ``cfg`` differs from the config a completed run in ``run_dir`` was made with.
 
     meta.json's ``config_digest`` decides when it matches; otherwise (another digest, or a run
     made before the digest skipped :data:`UNCHECKED_KEYS`) the folder's ``config.yaml`` is compared
     key by key, and an algorithm option the old config lacks is no difference when the new one
-    sets it to the constructor's default (an option added to the code since, at the old behaviour).
+    sets it to the constructor's default (an option added to the code since, at the old behaviour),
+    nor is a key the old config set to null and the new one lacks (null and absent read alike).
 
     :return: ``[]`` when it is the same run; else one ``key: old -> new`` line per difference.
     """
@@ -361,7 +371,7 @@ def completed_config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
         if not OmegaConf.is_dict(old):
             raise ValueError("not a mapping")
         before, after = training_config(old), training_config(cfg)
-        added = _added_at_default(before, after)
+        added = _added_at_default(before, after) | _removed_null(before, after)
         return [line for line in config_differences(before, after) if line.split(":", 1)[0] not in added]
     except Exception as error:  # noqa: BLE001 - any unreadable config.yaml: say so
         return [f"config.yaml: missing or unreadable ({type(error).__name__}), and config_digest differs"]
@@ -573,8 +583,8 @@ def _base_meta(cfg: DictConfig, label: str) -> dict[str, Any]:
     return {
         "run_id": f"{cfg.sweep_name}/{label}",
         "sweep": str(cfg.sweep_name),
-        "algo": str(cfg.algo_label),
-        "algo_name": cfg.algo.name,
+        "algo_label": str(cfg.algo_label),  # the compared method: a registry name or a variant of one
+        "algo_name": cfg.algo.name,  # the registry name (baselines/registry.py)
         "env": cfg.env.name,
         "env_id": cfg.env.id,
         "seed": int(cfg.seed),

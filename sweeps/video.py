@@ -314,7 +314,7 @@ def render_run(
     info = {
         "run_dir": str(run_dir),
         "env_id": env_id,
-        "algo": config["algo"].get("name"),
+        "algo_name": config["algo"].get("name"),
         "algo_label": config.get("algo_label", config["algo"].get("name")),
         "run_seed": config.get("seed"),
         "model_sha256": file_sha256(run_dir / "model.zip"),

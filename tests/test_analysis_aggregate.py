@@ -8,13 +8,13 @@ import scipy.stats
 from analysis.aggregate import (
     aggregate_scores,
     bootstrap_ci,
+    cost_ratios,
     curve_bands,
     improvement_pairs,
     performance_profiles,
     probability_of_improvement,
     score_matrices,
     seed_aggregates,
-    time_ratios,
 )
 
 
@@ -48,7 +48,7 @@ def test_seed_aggregates_count_not_reached_runs():
     assert table.loc["final_return", "mean"] == 2.0
 
 
-def test_time_ratios_by_hand():
+def test_cost_ratios_by_hand():
     runs = pd.DataFrame(
         {
             "env": "e",
@@ -56,14 +56,14 @@ def test_time_ratios_by_hand():
             "t": [20.0, 30.0, 5.0, 15.0, np.nan, np.nan],
         }
     )
-    table = time_ratios(runs, "ppo", "t", seed=0, reps=500).set_index("algo")
+    table = cost_ratios(runs, "ppo", "t", seed=0, reps=500).set_index("algo")
     assert table.loc["randpol", "ratio"] == pytest.approx(10.0 / 25.0)
     assert table.loc["randpol", "ci_low"] <= 0.4 <= table.loc["randpol", "ci_high"]
     assert table.loc["ppo", "ratio"] == 1.0
     assert np.isnan(table.loc["a2c", "ratio"]) and table.loc["a2c", "n"] == 0
-    vs_randpol = time_ratios(runs, "randpol", "t", seed=0, reps=500).set_index("algo")
+    vs_randpol = cost_ratios(runs, "randpol", "t", seed=0, reps=500).set_index("algo")
     assert vs_randpol.loc["ppo", "ratio"] == pytest.approx(2.5)  # RANDPOL 2.5x faster than PPO
-    assert time_ratios(runs, "sac", "t").empty
+    assert cost_ratios(runs, "sac", "t").empty
 
 
 def _direct_stratified_bootstrap(scores: dict, seed: int, reps: int) -> dict:

@@ -42,6 +42,21 @@ def test_tidy_tables(tmp_path: Path):
     assert len(load_runs(tmp_path / "t" / "pendulum" / "ppo" / "seed0").runs) == 1
 
 
+def test_the_label_is_read_from_algo_label_or_from_an_older_folders_algo_key(tmp_path: Path):
+    """meta.json names the compared method ``algo_label`` (run folders written before that
+    named it ``algo``); analysis tables call it ``algo``. The registry name is not the label."""
+    new = write_run(tmp_path, "pendulum", "ppo_g0.9", 0, [500, 1000], [-900, -700], budget=1000)
+    old = write_run(tmp_path, "pendulum", "ppo_old", 0, [500, 1000], [-900, -700], budget=1000)
+    for folder, name in ((new, "ppo"), (old, "ppo")):
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["algo_name"] = name
+        if folder == old:
+            meta["algo"] = meta.pop("algo_label")
+        (folder / "meta.json").write_text(json.dumps(meta))
+    runs = load_runs(tmp_path)
+    assert sorted(runs.runs["algo"]) == ["ppo_g0.9", "ppo_old"] and not runs.problems
+
+
 def test_empty_and_missing_folders(tmp_path: Path, capsys):
     with pytest.raises(ValueError, match=f"no run folders under '{tmp_path}'"):
         load_runs(tmp_path)
@@ -200,7 +215,7 @@ def test_one_env_under_a_step_and_a_time_budget_is_two_tasks(tmp_path: Path):
     result = analyze(tmp_path, reps=100)
     assert not [p for p in result.problems if "also in another sweep" in p.reason]  # no seed counted twice
     assert result.specs["pendulum (60 train s)"].env_id == "Pendulum-v1"
-    finals = result.seed_table.query("metric == 'final_return' and algo == 'ppo'").set_index("env")["mean"]
+    finals = result.seed_aggregates.query("metric == 'final_return' and algo == 'ppo'").set_index("env")["mean"]
     assert finals.to_dict() == pytest.approx({"pendulum (1,000 steps)": -600.0, "pendulum (60 train s)": -750.0})
     # one kind of budget (step budgets that differ do not split a task): the env's own name
     alone = load_runs(tmp_path / "time")

@@ -80,7 +80,7 @@ def test_metrics_of_real_runs(real_runs: Path):
         assert bool(row.reached) == any(r >= -200.0 for r in returns)
         assert 0 < row.params_trainable <= row.params_total
     # the seeds' CI brackets their mean
-    fps = result.seed_table.set_index(["algo", "metric"]).loc[("ppo", "median_fps")]
+    fps = result.seed_aggregates.set_index(["algo", "metric"]).loc[("ppo", "median_fps")]
     assert fps["ci_low"] <= fps["mean"] <= fps["ci_high"]
 
 

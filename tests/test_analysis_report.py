@@ -105,7 +105,7 @@ def test_report_numbers_are_the_library_numbers(report, written):
     sweep, out, _ = report
     text = (out / "report.md").read_text()
     result = analyze(sweep, threshold_fraction=0.8, reps=REPS)
-    final = result.seed_table.set_index(["env", "algo", "metric"]).loc[("hopper", "ppo", "final_return")]
+    final = result.seed_aggregates.set_index(["env", "algo", "metric"]).loc[("hopper", "ppo", "final_return")]
     assert f"{final['mean']:,.0f} [{final['ci_low']:,.0f}, {final['ci_high']:,.0f}]" in text
     speedup = result.level_time_ratios["randpol"].set_index(["env", "algo"]).loc[("hopper", "ppo")]
     assert f"PPO / RANDPOL train seconds to a held PPO-level = {speedup['ratio']:.2f}x" in text
@@ -161,7 +161,7 @@ def test_bad_arguments_are_refused(report, capsys):
     sweep, _, _ = report
     with pytest.raises(SystemExit) as caught:
         report_main([str(sweep), "--threshold-fraction", "1.5"])
-    assert caught.value.code == 2 and "outside (0, 1]" in capsys.readouterr().err
+    assert caught.value.code == 2 and "expected a number in (0, 1]" in capsys.readouterr().err
 
 
 def test_palette_is_fixed_per_algorithm():

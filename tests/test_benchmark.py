@@ -306,3 +306,13 @@ def test_width_ablation_variants_change_only_the_random_width(width):
     assert changed == ({"policy_kwargs"} if width != 800 else set())
     kwargs, tuned_kwargs = cfg.algo.model.policy_kwargs, tuned.algo.model.policy_kwargs
     assert {k for k in tuned_kwargs if kwargs[k] != tuned_kwargs[k]} == ({"net_arch"} if width != 800 else set())
+
+
+def test_ppo_update_variant_changes_only_the_actor_update():
+    cfg = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update")
+    check_run_config(cfg)
+    tuned = make_config("algo=randpol", "env=hopper")
+    changed = {k for k in tuned.algo.model if cfg.algo.model[k] != tuned.algo.model[k]}
+    assert changed <= {"actor_update", "clip_range", "batch_size", "n_epochs", "learning_rate"}
+    assert (cfg.algo_label, cfg.algo.model.actor_update, cfg.algo.model.batch_size) == ("randpol_ppo_update", "clip", 64)
+    assert cfg.algo.model.policy_kwargs == tuned.algo.model.policy_kwargs and cfg.env == tuned.env

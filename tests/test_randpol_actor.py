@@ -247,3 +247,29 @@ def test_a_completed_run_made_before_an_option_existed_is_the_same_run(tmp_path)
         "algo.model.max_kl: <absent> -> 0.1",
         "algo.model.natural_kl: <absent> -> 0.01",
     ]
+
+
+def test_a_completed_run_whose_config_set_a_dropped_key_to_null_is_the_same_run(tmp_path):
+    """A key that an older config set to null (``algo.action_noise: null`` of the on-policy
+    configs) and the current config lacks reads alike (``.get()`` gives None): no difference.
+    A dropped key that held a value is a difference."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from sweeps.run import completed_config_differences
+    from tests.conftest import make_config
+
+    cfg = make_config("algo=ppo", "env=hopper")
+    assert "action_noise" not in cfg.algo
+    old = OmegaConf.to_container(cfg, resolve=True)
+    old["algo"]["action_noise"] = None
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(old))
+    (tmp_path / "meta.json").write_text(json.dumps({"config_digest": "from an older randbench"}))
+    assert completed_config_differences(cfg, tmp_path) == []
+    old["algo"]["action_noise"] = {"type": "normal", "std": 0.1}
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(old))
+    assert completed_config_differences(cfg, tmp_path) == [
+        "algo.action_noise.std: 0.1 -> <absent>",
+        "algo.action_noise.type: 'normal' -> <absent>",
+    ]

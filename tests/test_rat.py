@@ -326,7 +326,7 @@ def _defaults(function) -> dict:
 
 def test_algo_config_carries_the_class_defaults():
     conf = OmegaConf.to_container(OmegaConf.load(CONF / "algo" / "rat.yaml"))
-    assert conf["name"] == "rat" and conf["family"] == "on_policy" and conf["action_noise"] is None
+    assert conf["name"] == "rat" and conf["family"] == "on_policy" and "action_noise" not in conf
     model = conf["model"]
     assert model.pop("_target_") == "algos.rat.RAT" and model.pop("policy") == "RATPolicy"
     policy_kwargs = model.pop("policy_kwargs")

@@ -467,7 +467,7 @@ def test_unknown_policy_is_refused():
 def test_config_builds_structured_es_with_sampler_override(env_name):
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose("config", overrides=["algo=ses", f"env={env_name}", "algo.model.sampler=hadamard"])
-    assert cfg.algo.name == "ses" and cfg.algo.family == "evolution" and cfg.algo.action_noise is None
+    assert cfg.algo.name == "ses" and cfg.algo.family == "evolution" and "action_noise" not in cfg.algo
     assert cfg.env.normalize.norm_obs and not cfg.env.normalize.norm_reward
     venv = make_vec_env(cfg.env.id, n_envs=1, seed=0)
     model = instantiate(cfg.algo.model, env=venv, seed=0, device="cpu", verbose=0, _convert_="all")

@@ -76,4 +76,4 @@ def test_variants_of_a_sweep_get_their_own_run_folders(runs_root):
         "pendulum/ppo_g0.9/seed0": "completed", "pendulum/ppo_g0.99/seed0": "completed"
     }
     meta = json.loads((runs_root / "variants" / "pendulum" / "ppo_g0.9" / "seed0" / "meta.json").read_text())
-    assert (meta["algo"], meta["algo_name"]) == ("ppo_g0.9", "ppo")
+    assert (meta["algo_label"], meta["algo_name"]) == ("ppo_g0.9", "ppo")

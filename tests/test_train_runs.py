@@ -35,7 +35,7 @@ def test_tiny_run_writes_run_folder(algo, env, runs_root):
 
     meta = json.loads((run_dir / "meta.json").read_text())
     assert META_KEYS <= set(meta)
-    assert (meta["status"], meta["algo"], meta["env"], meta["seed"]) == ("completed", algo, env, 0)
+    assert (meta["status"], meta["algo_label"], meta["env"], meta["seed"]) == ("completed", algo, env, 0)
     assert VERSION_KEYS <= set(meta["versions"]) and meta["versions"]["randbench"] is not None
     assert meta["host"]["torch_threads"] == 1
     assert 0 < meta["parameters"]["trainable"] <= meta["parameters"]["total"]

@@ -75,7 +75,7 @@ def test_tuned_file_matches_zoo(algo: str, env: str):
         assert cfg.algo.action_noise.type == zoo.pop("noise_type")
         assert cfg.algo.action_noise.std == zoo.pop("noise_std")
     else:
-        assert cfg.algo.action_noise is None
+        assert cfg.algo.get("action_noise") is None
     for key, value in zoo.items():
         assert key in model, f"{algo}_{env}: {key} missing"
         ours = model[key]
@@ -105,7 +105,7 @@ def test_tuned_pair_builds(algo: str, env: str):
         assert type(model).__name__ == cfg.algo.model._target_.rsplit(".", 1)[1]
         if "learning_rate" in cfg.algo.model and not OmegaConf.is_config(cfg.algo.model.learning_rate):
             assert model.learning_rate == cfg.algo.model.learning_rate
-        if cfg.algo.action_noise is not None:
+        if cfg.algo.get("action_noise") is not None:
             assert model.action_noise._sigma == pytest.approx(cfg.algo.action_noise.std)
     finally:
         train_env.close()

@@ -359,11 +359,8 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         for name in ("ortho_init", "squash_output"):
             if kwargs.pop(name, False):
                 raise ValueError(f"RandomFeaturePolicy does not support {name}=True")
-        # Checked here too (RandomFeatureNet checks again) so that a bad value fails before any work.
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if weight_init not in WEIGHT_INITS:
-            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        # activation, weight_init and fourier_bandwidth are checked by RandomFeatureNet (built by
+        # super().__init__ below, before any training state exists).
         if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
             # SB3's eps for Adam; fused: one kernel per step, and the heads take many small steps.
             optimizer_kwargs = {"eps": 1e-5, "fused": True}
@@ -374,8 +371,6 @@ class RandomFeaturePolicy(ActorCriticPolicy):
         self.weight_init = weight_init
         self.init_scale = init_scale
         self.share_features = share_features
-        if fourier_bandwidth is not None and not fourier_bandwidth > 0:
-            raise ValueError(f"fourier_bandwidth must be > 0 or None (from the observations), got {fourier_bandwidth}")
         self.normalize_obs = bool(normalize_obs)
         self.fourier_bandwidth = fourier_bandwidth
         if critic_net is not None:

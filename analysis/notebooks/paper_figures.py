@@ -47,7 +47,7 @@ result.runs.runs[["run_id", "status", "budget", "n_evals", "params_trainable", "
 # ## Final return, mean over seeds with 95% bootstrap CI
 
 # %%
-table = result.seed_table
+table = result.seed_aggregates
 table[table["metric"] == "final_return"].round(2)
 
 # %% [markdown]
@@ -80,11 +80,11 @@ fig = figures.plot_return_curves(
 # ## Throughput and time to threshold
 
 # %%
-fig = figures.plot_fps(result.run_metrics, result.palette, result.seed, result.reps, result.seed_table)
+fig = figures.plot_fps(result.run_metrics, result.palette, result.seed, result.reps, result.seed_aggregates)
 
 # %%
 fig = figures.plot_time_to_threshold(
-    result.run_metrics, result.palette, result.seed, result.reps, result.seed_table
+    result.run_metrics, result.palette, result.seed, result.reps, result.seed_aggregates
 )
 
 # %% [markdown]

@@ -118,7 +118,8 @@ def write_run(
     meta = {
         "run_id": f"{sweep}/{env}/{algo}/seed{seed}",
         "sweep": sweep,
-        "algo": algo,
+        "algo_label": algo,
+        "algo_name": algo,
         "env": env,
         "env_id": env_cfg["id"],
         "seed": seed,
