@@ -14,7 +14,7 @@ from tests.conftest import TINY, make_config
 
 ENVS = ("pendulum", "lunarlander", "bipedalwalker", "hopper", "humanoid")
 META_KEYS = {
-    "run_id", "algo", "env", "env_id", "seed", "status", "error", "start_time", "end_time",
+    "run_id", "algo_label", "algo_name", "env", "env_id", "seed", "status", "error", "start_time", "end_time",
     "config_digest", "versions", "git_commit", "host", "parameters",
 }
 VERSION_KEYS = {"python", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy", "randbench"}
