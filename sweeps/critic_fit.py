@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.utils import explained_variance  # 1 - Var(y - y_pred) / Var(y); NaN if Var(y) = 0
 
 from analysis.argtypes import positive_int
 
@@ -48,16 +49,6 @@ SOLVERS = ("before", "adam", "lsq", "ridge", "unbounded")
 DEFAULT_WIDTHS = (100, 200, 500, 800, 2000, 4000)
 # lsq_linear (bvls) on a (J + 1)-square system takes tens of seconds per fit past this width.
 MAX_LSQ_WIDTH = 1000
-
-
-def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
-    """``1 - Var(targets - predictions) / Var(targets)`` (SB3's definition); NaN if Var(targets) is 0.
-
-    :param predictions: shape (n,).
-    :param targets: shape (n,).
-    """
-    variance = float(np.var(targets))
-    return float("nan") if variance == 0 else 1.0 - float(np.var(targets - predictions)) / variance
 
 
 def feature_spectrum(features: np.ndarray) -> dict[str, float]:
@@ -85,8 +76,8 @@ def feature_spectrum(features: np.ndarray) -> dict[str, float]:
 
 
 def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The run's RANDPOL model on a fresh training env with the run's frozen normalization."""
-    from omegaconf import OmegaConf
+    """The run's RANDPOL model on a fresh training env with the run's frozen normalization, and
+    the run's (resolved) config."""
     from stable_baselines3.common.vec_env import VecNormalize
 
     from algos.randpol import RANDPOL
@@ -111,7 +102,7 @@ def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     elif env_cfg.get("normalize"):
         raise ValueError(f"{run_dir}: the env was normalized but vecnormalize.pkl is missing")
     model.set_env(venv)
-    return model, OmegaConf.to_container(OmegaConf.create(config), resolve=True)  # type: ignore[return-value]
+    return model, config
 
 
 def collect(model: Any, n_rollouts: int) -> list[dict[str, np.ndarray]]:
