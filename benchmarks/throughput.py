@@ -14,6 +14,9 @@ hits every condition alike):
   (``conf/tuned/<algo>_<env>.yaml`` composed with ``conf/env/<env>.yaml`` by Hydra);
 - ``randpol_matched``: RANDPOL with PPO's tuned ``n_envs`` and ``n_steps``, when its tuned
   config differs from them (otherwise ``randpol_tuned`` already is that comparison);
+- ``raw_sb3``, ``ppo_sb3``, ``randpol_sb3``: ``raw``, ``ppo_tuned`` and ``randpol_tuned`` on SB3's
+  stock ``DummyVecEnv`` and ``VecNormalize`` instead of the harness's lean subclasses
+  (envs/vec.py: the same results without SB3's per-step copies), i.e. before that change;
 - ``bare``: the simulator alone, ``gymnasium.make_vec`` (sync, the tuned ``n_envs``) with random
   actions and none of SB3's per-step wrappers (DummyVecEnv, Monitor, VecNormalize): the limit
   of any SB3 algorithm, ``raw`` / ``bare`` being what those wrappers cost;
@@ -60,7 +63,14 @@ from envs.make import make_train_env
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Enough env steps for at least two rollouts of PPO's tuned config on each task.
-DEFAULT_STEPS = {"lunarlander": 49_152, "hopper": 8_192, "bipedalwalker": 196_608, "humanoid": 8_192, "pendulum": 8_192}
+DEFAULT_STEPS = {
+    "lunarlander": 49_152,
+    "hopper": 8_192,
+    "bipedalwalker": 196_608,
+    "humanoid": 8_192,
+    "pendulum": 8_192,
+    "go1": 16_384,
+}
 
 
 def compose_config(algo: str, env: str) -> DictConfig:
@@ -69,8 +79,9 @@ def compose_config(algo: str, env: str) -> DictConfig:
         return compose("config", overrides=[f"algo={algo}", f"env={env}"])
 
 
-def make_env(cfg: DictConfig, seed: int) -> VecEnv:
-    """The training VecEnv of a run config, built as the harness builds it (``envs.make``)."""
+def make_env(cfg: DictConfig, seed: int, lean: bool = True) -> VecEnv:
+    """The training VecEnv of a run config, built as the harness builds it (``envs.make``);
+    ``lean=False``: on SB3's stock DummyVecEnv and VecNormalize."""
     normalize = cfg.env.normalize
     return make_train_env(
         cfg.env.id,
@@ -80,6 +91,7 @@ def make_env(cfg: DictConfig, seed: int) -> VecEnv:
         vec_env=cfg.env.vec_env,
         normalize=OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
         gamma=cfg.algo.model.get("gamma"),
+        lean=lean,
     )
 
 
@@ -101,9 +113,9 @@ def _step_randomly(venv, actions: list, steps: int) -> tuple[int, float, float]:
     return n_calls * venv.num_envs, wall, cpu
 
 
-def time_raw(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+def time_raw(cfg: DictConfig, steps: int, seed: int, lean: bool = True) -> tuple[int, float, float]:
     """Random-action ``VecEnv.step`` for ``steps`` env steps: (steps, wall s, CPU s)."""
-    venv = make_env(cfg, seed)
+    venv = make_env(cfg, seed, lean)
     venv.action_space.seed(seed)
     venv.reset()
     actions = [np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]) for _ in range(64)]
@@ -162,11 +174,21 @@ def time_randpol_defaults(cfg: DictConfig, steps: int, seed: int) -> tuple[int, 
     return _time_default_learn(RANDPOL, "RandomFeaturePolicy", cfg, steps, seed)
 
 
-def time_learn(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+def time_learn(cfg: DictConfig, steps: int, seed: int, lean: bool = True) -> tuple[int, float, float]:
     """``learn(steps)`` of the config's algorithm, construction excluded: (timesteps, wall s, CPU s)."""
-    venv = make_env(cfg, seed)
+    venv = make_env(cfg, seed, lean)
     # hydra.utils.instantiate of cfg.algo.model, after the harness's config checks.
     return _timed_learn(build_algorithm(cfg.algo, venv, seed=seed, device="cpu", verbose=0), steps)
+
+
+def time_raw_sb3(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """:func:`time_raw` on SB3's stock DummyVecEnv and VecNormalize."""
+    return time_raw(cfg, steps, seed, lean=False)
+
+
+def time_learn_sb3(cfg: DictConfig, steps: int, seed: int) -> tuple[int, float, float]:
+    """:func:`time_learn` on SB3's stock DummyVecEnv and VecNormalize."""
+    return time_learn(cfg, steps, seed, lean=False)
 
 
 Timer = Callable[[DictConfig, int, int], tuple[int, float, float]]
@@ -177,6 +199,9 @@ ROLES = {
     "ppo_tuned": ("tuned", "ppo"),
     "randpol_tuned": ("tuned", None),
     "raw_randpol": ("tuned", None),
+    "raw_sb3": ("tuned", None),
+    "ppo_sb3": ("tuned", None),
+    "randpol_sb3": ("tuned", None),
     "randpol_matched": ("tuned", None),
     "raw_defaults": ("defaults", "raw"),
     "bare_defaults": ("defaults", "bare"),
@@ -193,6 +218,9 @@ def conditions(env: str, defaults: bool = False) -> dict[str, tuple[DictConfig, 
         "bare": (ppo, time_bare),
         "ppo_tuned": (ppo, time_learn),
         "randpol_tuned": (randpol, time_learn),
+        "raw_sb3": (ppo, time_raw_sb3),
+        "ppo_sb3": (ppo, time_learn_sb3),
+        "randpol_sb3": (randpol, time_learn_sb3),
     }
     if vectorization(randpol) != vectorization(ppo):
         out["raw_randpol"] = (randpol, time_raw)
@@ -212,7 +240,7 @@ def conditions(env: str, defaults: bool = False) -> dict[str, tuple[DictConfig, 
 def _described(cfg: DictConfig, condition: str, timer: Timer) -> dict[str, object]:
     """What a condition ran: algorithm, n_envs, rollout length and normalization."""
     defaults = ROLES[condition][0] == "defaults"
-    env_only = timer in (time_raw, time_bare, time_raw_defaults, time_bare_defaults)
+    env_only = timer in (time_raw, time_raw_sb3, time_bare, time_raw_defaults, time_bare_defaults)
     if defaults:
         cfg = _defaults_cfg(cfg)
     return {

@@ -3,6 +3,9 @@
 Every algorithm gets the same wrappers (fair-comparison rules in docs/design.md): gymnasium's env,
 SB3's ``Monitor`` (raw episode return and length, before any normalization), a ``DummyVecEnv``
 or ``SubprocVecEnv`` of ``n_envs`` copies and, when the config asks for it, ``VecNormalize``.
+The one-process vectorization and the normalization are envs/vec.py's lean subclasses
+(``LeanDummyVecEnv``, ``LeanVecNormalize``: SB3's arithmetic without its per-step copies;
+Dict observations keep SB3's ``VecNormalize``).
 The evaluation env is a separate single env whose normalization statistics are copied from the
 training env before each evaluation (``sync_envs_normalization``) and never updated by it.
 """
@@ -16,7 +19,17 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-VEC_ENV_CLASSES = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+from envs.vec import LeanDummyVecEnv, LeanVecNormalize
+
+VEC_ENV_CLASSES = {"dummy": LeanDummyVecEnv, "subproc": SubprocVecEnv}
+
+
+def _normalizer(venv: VecEnv, lean: bool = True) -> type[VecNormalize]:
+    """``LeanVecNormalize`` for Box observations, SB3's ``VecNormalize`` for Dict ones (or when
+    ``lean`` is false)."""
+    if not lean or isinstance(venv.observation_space, gym.spaces.Dict):
+        return VecNormalize
+    return LeanVecNormalize
 
 
 def check_env_id(env_id: str) -> None:
@@ -91,6 +104,7 @@ def make_train_env(
     vec_env: str = "dummy",
     normalize: bool | Mapping[str, Any] | None = None,
     gamma: float | None = None,
+    lean: bool = True,
 ) -> VecEnv:
     """The training environment: ``n_envs`` monitored copies, vectorized, optionally normalized.
 
@@ -99,24 +113,28 @@ def make_train_env(
     :param seed: copy ``i`` is seeded with ``seed + i``.
     :param env_kwargs: keyword arguments for ``gymnasium.make`` (``render_mode`` defaults to
         ``None``, see :func:`gym_kwargs`).
-    :param vec_env: ``"dummy"`` (one process) or ``"subproc"`` (one process per copy).
+    :param vec_env: ``"dummy"`` (one process, ``LeanDummyVecEnv``) or ``"subproc"`` (one process
+        per copy, SB3's ``SubprocVecEnv``).
     :param normalize: see :func:`normalize_kwargs`.
     :param gamma: discount used by VecNormalize's return normalization (the algorithm's gamma).
+    :param lean: false builds SB3's stock ``DummyVecEnv`` and ``VecNormalize`` instead of the lean
+        subclasses (same results; benchmarks/throughput.py measures both).
     :raises ValueError: on an unknown id, ``n_envs < 1`` or an unknown ``vec_env``.
     """
     check_env_settings(env_id, n_envs, vec_env)
+    vec_env_cls = DummyVecEnv if (vec_env == "dummy" and not lean) else VEC_ENV_CLASSES[vec_env]
     venv = make_vec_env(
         env_id,
         n_envs=n_envs,
         seed=seed,
         env_kwargs=gym_kwargs(env_kwargs),
-        vec_env_cls=VEC_ENV_CLASSES[vec_env],
+        vec_env_cls=vec_env_cls,
     )
     kwargs = normalize_kwargs(normalize)
     if kwargs is not None:
         if gamma is not None:
             kwargs.setdefault("gamma", gamma)
-        venv = VecNormalize(venv, **kwargs)
+        venv = _normalizer(venv, lean)(venv, **kwargs)
     return venv
 
 
@@ -135,9 +153,11 @@ def make_eval_env(
     :param seed: seed of the evaluation env (use one distinct from the training seeds).
     :param train_env: the training env; if it is a ``VecNormalize`` the eval env is wrapped too.
     """
-    venv = make_vec_env(env_id, n_envs=1, seed=seed, env_kwargs=gym_kwargs(env_kwargs))
+    venv = make_vec_env(
+        env_id, n_envs=1, seed=seed, env_kwargs=gym_kwargs(env_kwargs), vec_env_cls=LeanDummyVecEnv
+    )
     if isinstance(train_env, VecNormalize):
-        venv = VecNormalize(
+        venv = _normalizer(venv)(
             venv, training=False, norm_obs=train_env.norm_obs, norm_reward=False, gamma=train_env.gamma
         )
     return venv

@@ -117,7 +117,7 @@ def env_state(venv: Any, max_bytes: int = ENV_STATE_MAX_BYTES) -> bytes | None:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     inner, wrappers = _vec_chain(venv)
-    if type(inner) is not DummyVecEnv:
+    if not isinstance(inner, DummyVecEnv):
         return None
     state = {
         "envs": inner.envs,
@@ -136,7 +136,7 @@ def _load_env_state(venv: Any, data: bytes | None) -> dict[str, Any] | None:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     inner, wrappers = _vec_chain(venv)
-    if data is None or type(inner) is not DummyVecEnv:
+    if data is None or not isinstance(inner, DummyVecEnv):
         return None
     try:
         state = pickle.loads(data)

@@ -18,7 +18,7 @@ def test_throughput_measures_tuned_defaults_and_bare_cases(tmp_path):
     )
     rows = table.set_index("condition")
     expected = {"raw", "bare", "ppo_tuned", "randpol_tuned", "raw_defaults", "bare_defaults", "ppo_defaults",
-                "randpol_defaults"}
+                "randpol_defaults", "raw_sb3", "ppo_sb3", "randpol_sb3"}
     assert expected <= set(rows.index)
     assert (rows["fps"] > 0).all() and (rows["timesteps"] >= 256).all()
     # a reference is 1 against itself; each group is compared with its own PPO and envs
@@ -31,5 +31,21 @@ def test_throughput_measures_tuned_defaults_and_bare_cases(tmp_path):
         runs.at["randpol_defaults", "fps"] / runs.at["ppo_defaults", "fps"],
         rel_tol=2e-3,
     )
+    assert rows.at["raw_sb3", "algo"] == "none" and rows.at["randpol_sb3", "algo"] == "randpol"
     assert rows.at["bare", "normalize"] == "False" and rows.at["randpol_defaults", "n_envs"] == 1
     assert pd.read_csv(output).shape[0] == len(rows)
+
+
+@pytest.mark.slow
+def test_step_breakdown_splits_learn_into_its_parts(tmp_path):
+    from benchmarks import step_breakdown
+
+    output = tmp_path / "breakdown.csv"
+    table = step_breakdown.main(["--envs", "pendulum", "--algos", "randpol", "--steps", "256", "--output", str(output)])
+    assert list(table["stack"]) == ["sb3", "lean"]
+    parts = ["train_us", "env_us", "vec_wrappers_us", "rollout_other_us"]
+    assert (table[parts] > 0).all().all()
+    # the parts are disjoint pieces of learn(): together at most the total
+    assert (table[parts].sum(axis=1) <= table["total_us"] * 1.001).all()
+    assert ((table["train_share"] > 0) & (table["train_share"] < 1)).all()
+    assert pd.read_csv(output).shape == table.shape

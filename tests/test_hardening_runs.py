@@ -24,6 +24,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
+from envs.vec import LeanVecNormalize
 from sweeps.run import config_digest, run
 from tests.conftest import REPO, make_config, randbench
 
@@ -118,6 +119,7 @@ def test_failed_statistics_save_is_not_completed(runs_root, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr(VecNormalize, "save", save)
+    monkeypatch.setattr(LeanVecNormalize, "save", save)  # the class the harness builds
     result = run(make_config(*QUICK, "env.normalize=true", f"output.root={runs_root}"))
     assert result.status == "failed"
     assert meta_of(result.run_dir)["status"] == "failed" and "Permission denied" in result.error
