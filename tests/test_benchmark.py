@@ -316,3 +316,20 @@ def test_ppo_update_variant_changes_only_the_actor_update():
     assert changed <= {"actor_update", "clip_range", "batch_size", "n_epochs", "learning_rate"}
     assert (cfg.algo_label, cfg.algo.model.actor_update, cfg.algo.model.batch_size) == ("randpol_ppo_update", "clip", 64)
     assert cfg.algo.model.policy_kwargs == tuned.algo.model.policy_kwargs and cfg.env == tuned.env
+
+
+def test_ppo_update_guard_variant_is_ppo_update_with_the_kl_guard():
+    guarded = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update_guard")
+    check_run_config(guarded)
+    plain = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update")
+    changed = {k for k in plain.algo.model if guarded.algo.model[k] != plain.algo.model[k]}
+    assert changed == {"max_kl"} and guarded.algo.model.max_kl == 0.05
+    assert guarded.algo_label == "randpol_ppo_update_guard"
+
+
+def test_actor_go1_preset_runs_ppo_update_at_go1s_equal_train_time():
+    cfg = make_config("+sweep=study/actor_go1", "+randpol_variant=ppo_update", "seed=0")
+    bench = make_config("+sweep=bench/go1", "algo=randpol", "seed=0")
+    assert cfg.env.id == bench.env.id == "randbench/Go1-v0"
+    assert (cfg.budget_s, cfg.budget) == (bench.budget_s, bench.budget)
+    assert cfg.algo_label == "randpol_ppo_update" and cfg.output.root == "results/study"
