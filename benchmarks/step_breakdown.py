@@ -37,7 +37,7 @@ import pandas as pd
 import torch as th
 
 from baselines.build import build_algorithm
-from benchmarks.throughput import CONF_DIR, DEFAULT_STEPS, compose_config, make_env
+from benchmarks.throughput import DEFAULT_STEPS, check_env_names, compose_config, make_env
 
 
 def _cumulative(stats: pstats.Stats, file_suffix: str, name: str) -> float:
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--steps", type=int, default=None, help="env steps per profile (default: per env)")
     parser.add_argument("--output", type=Path, default=Path("results/benchmarks/step_breakdown.csv"))
     args = parser.parse_args(argv)
-    known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
-    unknown = [env for env in args.envs if env not in known]
-    if unknown:
-        parser.error(f"unknown env(s) {unknown}; accepted: {known}")
+    check_env_names(parser, args.envs)
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
     th.set_num_threads(1)

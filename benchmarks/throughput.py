@@ -73,6 +73,14 @@ DEFAULT_STEPS = {
 }
 
 
+def check_env_names(parser: argparse.ArgumentParser, envs: list[str]) -> None:
+    """Exit with a usage error (status 2) naming any of ``envs`` that is not a config in conf/env/."""
+    known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+    unknown = [env for env in envs if env not in known]
+    if unknown:
+        parser.error(f"unknown env(s) {unknown}; accepted: {known}")
+
+
 def compose_config(algo: str, env: str) -> DictConfig:
     """The run config the harness would use for ``algo=<algo> env=<env>`` (tuned file included)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -307,10 +315,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--output", type=Path, default=Path("results/benchmarks/throughput.csv"))
     args = parser.parse_args(argv)
-    known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
-    unknown = [env for env in args.envs if env not in known]
-    if unknown:
-        parser.error(f"unknown env(s) {unknown}; accepted: {known}")
+    check_env_names(parser, args.envs)
     if args.repeats < 1 or (args.steps is not None and args.steps < 1):
         parser.error(f"--repeats and --steps must be >= 1, got {args.repeats} and {args.steps}")
 
