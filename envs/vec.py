@@ -83,8 +83,9 @@ def update_running_moments(rms: RunningMeanStd, batch: np.ndarray) -> None:
 
     numpy's ``np.mean``/``np.var`` (``numpy/_core/_methods.py``) sum along axis 0, divide by the
     item count as an ``intp`` (``casting="unsafe"`` into the sum's dtype), and for the variance
-    sum the squared deviations from a separately computed keep-dims mean. This does exactly that
-    for float32 and float64 arrays with at least one row and hands anything else (integers,
+    sum the squared deviations from a keep-dims mean that ``np.var`` computes again the same way
+    (here the mean is reused: the same sum and division give the same values). This does exactly
+    that for float32 and float64 arrays with at least one row and hands anything else (integers,
     float16, empty batches) to ``rms.update``.
 
     :param rms: the running statistics to update (SB3's parallel-moments update,
@@ -102,9 +103,7 @@ def update_running_moments(rms: RunningMeanStd, batch: np.ndarray) -> None:
         mean = np.true_divide(total, count, out=total, casting="unsafe", subok=False)
     else:
         mean = total.dtype.type(total / count)
-    keep = np.add.reduce(batch, axis=0, keepdims=True)
-    keep = np.true_divide(keep, count, out=keep, casting="unsafe", subok=False)
-    dev = np.subtract(batch, keep)
+    dev = np.subtract(batch, np.reshape(mean, (1, *batch.shape[1:])))
     np.square(dev, out=dev)
     sq = np.add.reduce(dev, axis=0)
     if isinstance(sq, np.ndarray):
