@@ -4,12 +4,15 @@ train time, the sweep presets and their job lists."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from analysis.analyze import analyze
 from analysis.envspec import EnvSpec
@@ -308,10 +311,14 @@ def test_width_ablation_variants_change_only_the_random_width(width):
     assert {k for k in tuned_kwargs if kwargs[k] != tuned_kwargs[k]} == ({"net_arch"} if width != 800 else set())
 
 
+# The tuned RANDPOL the Hopper study variants were run over (the Hopper study presets select it).
+ZOO_HOPPER = "tuned=randpol_zoo_hopper"
+
+
 def test_ppo_update_variant_changes_only_the_actor_update():
-    cfg = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update")
+    cfg = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, "+randpol_variant=ppo_update")
     check_run_config(cfg)
-    tuned = make_config("algo=randpol", "env=hopper")
+    tuned = make_config("algo=randpol", "env=hopper", ZOO_HOPPER)
     changed = {k for k in tuned.algo.model if cfg.algo.model[k] != tuned.algo.model[k]}
     assert changed <= {"actor_update", "clip_range", "batch_size", "n_epochs", "learning_rate"}
     assert (cfg.algo_label, cfg.algo.model.actor_update, cfg.algo.model.batch_size) == ("randpol_ppo_update", "clip", 64)
@@ -319,12 +326,44 @@ def test_ppo_update_variant_changes_only_the_actor_update():
 
 
 def test_ppo_update_guard_variant_is_ppo_update_with_the_kl_guard():
-    guarded = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update_guard")
+    guarded = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, "+randpol_variant=ppo_update_guard")
     check_run_config(guarded)
-    plain = make_config("algo=randpol", "env=hopper", "+randpol_variant=ppo_update")
+    plain = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, "+randpol_variant=ppo_update")
     changed = {k for k in plain.algo.model if guarded.algo.model[k] != plain.algo.model[k]}
     assert changed == {"max_kl"} and guarded.algo.model.max_kl == 0.05
     assert guarded.algo_label == "randpol_ppo_update_guard"
+
+
+@pytest.mark.parametrize("variant,base", [
+    ("ppo_settings_guard", "guard"), ("ppo_update_settings_guard", "ppo_update_guard"),
+])
+def test_ppo_settings_variants_take_ppos_discount_lambda_and_initial_std(variant, base):
+    cfg = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, f"+randpol_variant={variant}")
+    check_run_config(cfg)
+    based = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, f"+randpol_variant={base}")
+    changed = {k for k in based.algo.model if cfg.algo.model[k] != based.algo.model[k]}
+    assert changed == {"gamma", "gae_lambda", "policy_kwargs"}
+    kwargs, based_kwargs = cfg.algo.model.policy_kwargs, based.algo.model.policy_kwargs
+    assert {k for k in based_kwargs if kwargs[k] != based_kwargs[k]} == {"log_std_init"}
+    # SB3's PPO defaults, which randbench's tuned PPO on Hopper keeps (it sets none of the three).
+    ppo = make_config("algo=ppo", "env=hopper").algo.model
+    assert not {"gamma", "gae_lambda", "policy_kwargs"} & set(ppo)
+    ppo_defaults = inspect.signature(PPO.__init__).parameters
+    policy_defaults = inspect.signature(ActorCriticPolicy.__init__).parameters
+    assert cfg.algo.model.gamma == ppo_defaults["gamma"].default
+    assert cfg.algo.model.gae_lambda == ppo_defaults["gae_lambda"].default
+    assert kwargs.log_std_init == policy_defaults["log_std_init"].default
+    assert cfg.algo.model.max_kl == 0.05
+    assert cfg.algo_label == f"randpol_{variant}" and cfg.env == based.env
+
+
+def test_settings_hopper_preset_sweeps_both_settings_variants():
+    for variant in ("ppo_settings_guard", "ppo_update_settings_guard"):
+        cfg = make_config("+sweep=study/settings_hopper", f"+randpol_variant={variant}", "seed=0",
+                          "hydra/launcher=basic")
+        check_run_config(cfg)
+        assert (cfg.env.id, cfg.budget, cfg.output.root) == ("Hopper-v5", 1_000_000, "results/study")
+        assert cfg.algo_label == f"randpol_{variant}"
 
 
 def test_actor_go1_preset_runs_ppo_update_at_go1s_equal_train_time():

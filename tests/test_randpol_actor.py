@@ -233,7 +233,8 @@ def test_a_completed_run_made_before_an_option_existed_is_the_same_run(tmp_path)
     from sweeps.run import completed_config_differences
     from tests.conftest import make_config
 
-    cfg = make_config("algo=randpol", "env=hopper")
+    # The tuned RANDPOL of before the actor options (the zoo's Hopper settings, none of them set).
+    cfg = make_config("algo=randpol", "env=hopper", "tuned=randpol_zoo_hopper")
     old = OmegaConf.to_container(cfg, resolve=True)
     for key in ("actor_update", "natural_kl", "natural_damping", "max_kl"):
         del old["algo"]["model"][key]
@@ -242,7 +243,7 @@ def test_a_completed_run_made_before_an_option_existed_is_the_same_run(tmp_path)
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(old))
     (tmp_path / "meta.json").write_text(json.dumps({"config_digest": "from an older randbench"}))
     assert completed_config_differences(cfg, tmp_path) == []
-    changed = make_config("algo=randpol", "env=hopper", "algo.model.max_kl=0.1", "algo.model.natural_kl=0.01")
+    changed = make_config("algo=randpol", "env=hopper", "tuned=randpol_zoo_hopper", "algo.model.max_kl=0.1", "algo.model.natural_kl=0.01")
     assert completed_config_differences(changed, tmp_path) == [
         "algo.model.max_kl: <absent> -> 0.1",
         "algo.model.natural_kl: <absent> -> 0.01",

@@ -1,0 +1,67 @@
+"""Every committed study run is what its preset composes today.
+
+The study's variants are deltas on a task's tuned RANDPOL; when a tuned file changes (a study
+result adopted), the presets must keep composing the configs their committed runs were made with,
+or a re-run of the preset would refuse those runs (another config) and the page's commands would
+no longer reproduce it. This holds each run folder under ``results/study/`` against the overrides
+that made it, with the check the sweep itself uses (``completed_config_differences``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweeps.run import completed_config_differences
+from sweeps.rundir import read_status
+from tests.conftest import REPO, make_config
+
+STUDY = REPO / "results" / "study"
+
+# (sweep folder, task folder, label) -> the overrides of `randbench train` that made the run.
+RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
+    **{("lunarlander", "lunarlander", f"randpol_{v}"): ("+sweep=study/lunarlander", f"+randpol_variant={v}")
+       for v in ("guard", "natural", "normobs_guard", "fourier_natural", "fourier_guard", "guard_tight",
+                 "guard_loose", "fourier_raw_guard", "natural_damped")},
+    ("lunarlander", "lunarlander", "randpol_mlp_critic"): ("+sweep=study/swap_lunarlander", "+swap=randpol_mlp_critic"),
+    ("lunarlander", "lunarlander", "ppo_random_critic"): ("+sweep=study/swap_lunarlander", "+swap=ppo_random_critic"),
+    **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/hopper", f"+randpol_variant={v}")
+       for v in ("guard", "natural", "fourier_raw_guard")},
+    **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/actor_hopper", f"+randpol_variant={v}")
+       for v in ("ppo_update", "ppo_update_guard")},
+    **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/settings_hopper", f"+randpol_variant={v}")
+       for v in ("ppo_settings_guard", "ppo_update_settings_guard")},
+    # The swap preset also runs PPO, so the tuned RANDPOL it was run over is named on the command line.
+    ("hopper", "hopper", "randpol_mlp_critic"): ("+sweep=study/swap_hopper", "+swap=randpol_mlp_critic",
+                                                 "tuned=randpol_zoo_hopper"),
+    ("hopper", "hopper", "ppo_random_critic"): ("+sweep=study/swap_hopper", "+swap=ppo_random_critic"),
+    ("hopper_long", "hopper", "randpol_guard"): ("+sweep=study/hopper_long", "+randpol_variant=guard"),
+    ("sparse_lunarlander", "lunarlander_sparse", "randpol"): ("+sweep=study/sparse_lunarlander", "algo=randpol"),
+    ("sparse_lunarlander", "lunarlander_sparse", "ppo"): ("+sweep=study/sparse_lunarlander", "algo=ppo"),
+    **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
+                                                                   f"+randpol_variant=width_{j}")
+       for j in (100, 500, 800, 1000, 2000)},
+}
+
+
+def committed_runs() -> list[Path]:
+    """The run folders under results/study whose meta.json says completed."""
+    return sorted(p.parent for p in STUDY.glob("*/*/*/seed*/meta.json") if read_status(p.parent) == "completed")
+
+
+def test_every_committed_study_label_has_its_overrides():
+    labels = {tuple(run.relative_to(STUDY).parts[:3]) for run in committed_runs()}
+    assert labels, "no committed study runs found"
+    assert labels - set(RUNS) == set(), "a study label without the overrides that made it: add it to RUNS"
+
+
+@pytest.mark.parametrize("key", sorted(RUNS), ids=lambda key: "/".join(key))
+def test_study_preset_composes_the_committed_runs_config(key):
+    runs = [run for run in committed_runs() if tuple(run.relative_to(STUDY).parts[:3]) == key]
+    if not runs:
+        pytest.fail(f"{'/'.join(key)}: listed in RUNS but no completed run is committed")
+    for run in runs:
+        seed = int(run.name.removeprefix("seed"))
+        cfg = make_config(*RUNS[key], f"seed={seed}", "hydra/launcher=basic")
+        assert completed_config_differences(cfg, run) == [], run
