@@ -357,8 +357,28 @@ def test_ppo_settings_variants_take_ppos_discount_lambda_and_initial_std(variant
     assert cfg.algo_label == f"randpol_{variant}" and cfg.env == based.env
 
 
-def test_settings_hopper_preset_sweeps_both_settings_variants():
-    for variant in ("ppo_settings_guard", "ppo_update_settings_guard"):
+@pytest.mark.parametrize("variant,changed_keys,changed_kwargs", [
+    ("ppo_update_discount_guard", {"gamma", "gae_lambda"}, set()),
+    ("ppo_update_std_guard", {"policy_kwargs"}, {"log_std_init"}),
+])
+def test_the_halves_of_ppo_update_settings_guard(variant, changed_keys, changed_kwargs):
+    cfg = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, f"+randpol_variant={variant}")
+    check_run_config(cfg)
+    based = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, "+randpol_variant=ppo_update_guard")
+    whole = make_config("algo=randpol", "env=hopper", ZOO_HOPPER, "+randpol_variant=ppo_update_settings_guard")
+    assert {k for k in based.algo.model if cfg.algo.model[k] != based.algo.model[k]} == changed_keys
+    kwargs, based_kwargs = cfg.algo.model.policy_kwargs, based.algo.model.policy_kwargs
+    assert {k for k in based_kwargs if kwargs[k] != based_kwargs[k]} == changed_kwargs
+    for key in changed_keys - {"policy_kwargs"}:
+        assert cfg.algo.model[key] == whole.algo.model[key]
+    for key in changed_kwargs:
+        assert kwargs[key] == whole.algo.model.policy_kwargs[key]
+    assert cfg.algo_label == f"randpol_{variant}"
+
+
+def test_settings_hopper_preset_sweeps_the_settings_variants():
+    for variant in ("ppo_settings_guard", "ppo_update_settings_guard", "ppo_update_discount_guard",
+                    "ppo_update_std_guard"):
         cfg = make_config("+sweep=study/settings_hopper", f"+randpol_variant={variant}", "seed=0",
                           "hydra/launcher=basic")
         check_run_config(cfg)

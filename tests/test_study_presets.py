@@ -31,7 +31,8 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/actor_hopper", f"+randpol_variant={v}")
        for v in ("ppo_update", "ppo_update_guard")},
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/settings_hopper", f"+randpol_variant={v}")
-       for v in ("ppo_settings_guard", "ppo_update_settings_guard")},
+       for v in ("ppo_settings_guard", "ppo_update_settings_guard", "ppo_update_discount_guard",
+                 "ppo_update_std_guard")},
     # The swap preset also runs PPO, so the tuned RANDPOL it was run over is named on the command line.
     ("hopper", "hopper", "randpol_mlp_critic"): ("+sweep=study/swap_hopper", "+swap=randpol_mlp_critic",
                                                  "tuned=randpol_zoo_hopper"),
@@ -50,18 +51,24 @@ def committed_runs() -> list[Path]:
     return sorted(p.parent for p in STUDY.glob("*/*/*/seed*/meta.json") if read_status(p.parent) == "completed")
 
 
+def label_of(run: Path) -> tuple[str, str, str]:
+    sweep, task, label = run.relative_to(STUDY).parts[:3]
+    return sweep, task, label
+
+
+COMMITTED = committed_runs()
+
+
 def test_every_committed_study_label_has_its_overrides():
-    labels = {tuple(run.relative_to(STUDY).parts[:3]) for run in committed_runs()}
-    assert labels, "no committed study runs found"
-    assert labels - set(RUNS) == set(), "a study label without the overrides that made it: add it to RUNS"
+    assert COMMITTED, "no committed study runs found"
+    assert {label_of(run) for run in COMMITTED} - set(RUNS) == set(), (
+        "a study label without the overrides that made it: add it to RUNS")
 
 
-@pytest.mark.parametrize("key", sorted(RUNS), ids=lambda key: "/".join(key))
-def test_study_preset_composes_the_committed_runs_config(key):
-    runs = [run for run in committed_runs() if tuple(run.relative_to(STUDY).parts[:3]) == key]
-    if not runs:
-        pytest.fail(f"{'/'.join(key)}: listed in RUNS but no completed run is committed")
-    for run in runs:
-        seed = int(run.name.removeprefix("seed"))
-        cfg = make_config(*RUNS[key], f"seed={seed}", "hydra/launcher=basic")
-        assert completed_config_differences(cfg, run) == [], run
+@pytest.mark.parametrize("run", COMMITTED, ids=lambda run: str(run.relative_to(STUDY)))
+def test_study_preset_composes_the_committed_runs_config(run):
+    overrides = RUNS.get(label_of(run))
+    assert overrides is not None, f"{run}: no overrides in RUNS"
+    seed = int(run.name.removeprefix("seed"))
+    cfg = make_config(*overrides, f"seed={seed}", "hydra/launcher=basic")
+    assert completed_config_differences(cfg, run) == []
