@@ -38,7 +38,7 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
        for v in ("ppo_update", "ppo_update_guard")},
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/settings_hopper", f"+randpol_variant={v}")
        for v in ("ppo_settings_guard", "ppo_update_settings_guard", "ppo_update_discount_guard",
-                 "ppo_update_std_guard")},
+                 "ppo_update_std_guard", "ppo_update_settings_guard_linear")},
     # The swap preset also runs PPO, so the tuned RANDPOL it was run over is named on the command line.
     ("hopper", "hopper", "randpol_mlp_critic"): ("+sweep=study/swap_hopper", "+swap=randpol_mlp_critic",
                                                  "tuned=randpol_zoo_hopper"),
