@@ -33,7 +33,10 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     # Go1: the variant at PPO's Go1 minibatch, and PPO's own Go1 rows run beside it into the study.
     ("go1", "go1", "randpol_ppo_update_guard"): ("+sweep=study/actor_go1", "+randpol_variant=ppo_update_guard",
                                                  "algo.model.batch_size=512"),
+    ("go1", "go1", "randpol_ppo_update_guard_decay"): ("+sweep=study/actor_go1", "+randpol_variant=ppo_update_guard_decay",
+                                                       "algo.model.batch_size=512"),
     ("go1", "go1", "ppo"): ("+sweep=bench/go1", "algo=ppo", "output.root=results/study"),
+    ("go1", "go1", "randpol"): ("+sweep=bench/go1", "algo=randpol", "output.root=results/study"),
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/hopper", f"+randpol_variant={v}")
        for v in ("guard", "natural", "fourier_raw_guard")},
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/actor_hopper", f"+randpol_variant={v}")
