@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,6 +261,12 @@ class SweepGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_root(config)
         self.started = datetime.now(UTC)
+        if config.get("dry_run"):
+            # Hydra's sweeper saves the invocation as multirun.yaml in the sweep folder, next to the
+            # record of the sweep that made its runs; a dry run trains nothing and must not replace
+            # that record, so its own goes to a scratch folder.
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.sweep.dir = tempfile.mkdtemp(prefix="randbench-dry-run-")
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             print(f"randbench train: sweeper {config.hydra.sweeper.get('_target_')} is not Hydra's basic sweeper; "
                   f"its jobs are checked one by one as they start", file=sys.stderr, flush=True)

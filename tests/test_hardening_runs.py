@@ -381,8 +381,12 @@ def test_sweep_that_completes_exits_0_with_its_summary(runs_root):
 
 @pytest.mark.slow
 def test_dry_run_sweep_writes_no_summary(runs_root):
+    # The record of the sweep that made the folder's runs stays as it was.
+    (runs_root / "dry").mkdir(parents=True)
+    (runs_root / "dry" / "multirun.yaml").write_text("the sweep that ran\n")
     result = randbench(["train", "-m", "seed=0,1", *QUICK, "dry_run=true", f"output.root={runs_root}",
                         "sweep_name=dry"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sweep summary" not in result.stdout and not (runs_root / "dry" / "summary.csv").exists()
+    assert (runs_root / "dry" / "multirun.yaml").read_text() == "the sweep that ran\n"
     assert not list(runs_root.rglob("meta.json"))
