@@ -24,12 +24,14 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     **{("lunarlander", "lunarlander", f"randpol_{v}"): ("+sweep=study/lunarlander", f"+randpol_variant={v}")
        for v in ("guard", "natural", "normobs_guard", "fourier_natural", "fourier_guard", "guard_tight",
                  "guard_loose", "fourier_raw_guard", "natural_damped")},
-    ("lunarlander", "lunarlander", "randpol_mlp_critic"): ("+sweep=study/swap_lunarlander", "+swap=randpol_mlp_critic"),
+    ("lunarlander", "lunarlander", "randpol_mlp_critic"): ("+sweep=study/swap_lunarlander", "+swap=randpol_mlp_critic",
+                                                           "tuned=randpol_lunarlander_n_steps_128"),
     ("lunarlander", "lunarlander", "ppo_random_critic"): ("+sweep=study/swap_lunarlander", "+swap=ppo_random_critic"),
     **{("lunarlander", "lunarlander", f"randpol_{v}"): ("+sweep=study/settings_lunarlander", f"+randpol_variant={v}")
        for v in ("discount_guard", "ppo_update_guard", "ppo_update_discount_guard")},
     **{("lunarlander", "lunarlander", f"randpol_{v}"): ("+sweep=study/rollout_lunarlander", f"+randpol_variant={v}")
-       for v in ("n_steps_256_guard", "n_steps_512_guard", "natural_damped_n_steps_512")},
+       for v in ("n_steps_256_guard", "n_steps_512_guard", "natural_damped_n_steps_512",
+                 "n_steps_1024_guard")},
     # Go1: the variant at PPO's Go1 minibatch, and PPO's own Go1 rows run beside it into the study.
     ("go1", "go1", "randpol_ppo_update_guard"): ("+sweep=study/actor_go1", "+randpol_variant=ppo_update_guard",
                                                  "algo.model.batch_size=512"),
