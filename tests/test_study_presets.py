@@ -31,7 +31,9 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
        for v in ("discount_guard", "ppo_update_guard", "ppo_update_discount_guard")},
     **{("lunarlander", "lunarlander", f"randpol_{v}"): ("+sweep=study/rollout_lunarlander", f"+randpol_variant={v}")
        for v in ("n_steps_256_guard", "n_steps_512_guard", "natural_damped_n_steps_512",
-                 "n_steps_1024_guard")},
+                 "n_steps_1024_guard", "fourier_raw_n_steps_512_guard")},
+    ("sparse_lunarlander", "lunarlander_sparse", "randpol_n_steps_512_guard"): (
+        "+sweep=study/sparse_lunarlander", "algo=randpol", "+randpol_variant=n_steps_512_guard"),
     # Go1: the variant at PPO's Go1 minibatch, and PPO's own Go1 rows run beside it into the study.
     ("go1", "go1", "randpol_ppo_update_guard"): ("+sweep=study/actor_go1", "+randpol_variant=ppo_update_guard",
                                                  "algo.model.batch_size=512"),
