@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -254,6 +255,7 @@ class SweepGuard(Callback):
     def __init__(self) -> None:
         self.plans: list[JobPlan] | None = None
         self.started = datetime.now(UTC)
+        self.dry_run_dir: str | None = None  # a dry run's scratch sweep folder, removed at its end
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_root(config)
@@ -266,7 +268,7 @@ class SweepGuard(Callback):
             # record of the sweep that made its runs; a dry run trains nothing and must not replace
             # that record, so its own goes to a scratch folder.
             with read_write(config.hydra), open_dict(config.hydra):
-                config.hydra.sweep.dir = tempfile.mkdtemp(prefix="randbench-dry-run-")
+                self.dry_run_dir = config.hydra.sweep.dir = tempfile.mkdtemp(prefix="randbench-dry-run-")
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             print(f"randbench train: sweeper {config.hydra.sweeper.get('_target_')} is not Hydra's basic sweeper; "
                   f"its jobs are checked one by one as they start", file=sys.stderr, flush=True)
@@ -274,6 +276,8 @@ class SweepGuard(Callback):
         self.plans = plan_sweep(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.dry_run_dir is not None:
+            shutil.rmtree(self.dry_run_dir, ignore_errors=True)
         if self.plans is None:
             return
         rows = summary_rows(self.plans, self.started)
