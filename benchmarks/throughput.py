@@ -1,6 +1,6 @@
 """Training throughput: RANDPOL against SB3 PPO and the raw env step rate, side by side.
 
-``python -m benchmarks.throughput [--envs lunarlander hopper] [--steps N] [--repeats 3]
+``python -m benchmarks.throughput [--envs lunarlander hopper go1] [--steps N] [--repeats 3]
 [--defaults] [--output results/benchmarks/throughput.csv]``
 
 For every env, each repetition measures in turn (interleaved, so that a change of machine load
@@ -304,7 +304,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--envs", nargs="+", default=["lunarlander", "hopper"], help="env config names (conf/env/)")
+    parser.add_argument("--envs", nargs="+", default=["lunarlander", "hopper", "go1"], help="env config names (conf/env/)")
     parser.add_argument("--steps", type=int, default=None, help="env steps per measurement (default: per env)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (>= 1)")
     parser.add_argument("--seed", type=int, default=0)

@@ -392,3 +392,34 @@ def test_actor_go1_preset_runs_ppo_update_at_go1s_equal_train_time():
     assert cfg.env.id == bench.env.id == "randbench/Go1-v0"
     assert (cfg.budget_s, cfg.budget) == (bench.budget_s, bench.budget)
     assert cfg.algo_label == "randpol_ppo_update" and cfg.output.root == "results/study"
+
+
+def test_actor_presets_put_ppos_task_update_on_the_tuned_randpol():
+    """study/actor_bipedalwalker and study/actor_humanoid: PPO's update values of the task (its tuned
+    file) on the task's tuned RANDPOL, under the KL guard, at the protocol of the width study and the
+    benchmark's Humanoid part."""
+    walker = make_config("+sweep=study/actor_bipedalwalker", "+randpol_variant=ppo_update_guard_n_steps_512",
+                         "algo.model.clip_range=0.18", "seed=0", "hydra/launcher=basic")
+    ppo_walker = make_config("algo=ppo", "env=bipedalwalker")
+    check_run_config(walker)
+    assert (walker.env.id, walker.budget, walker.output.root) == ("BipedalWalker-v3", 1_000_000, "results/study")
+    assert walker.algo_label == "randpol_ppo_update_guard_n_steps_512" and walker.algo.model.n_steps == 512
+    for key in ("clip_range", "batch_size", "n_epochs", "learning_rate", "gamma"):
+        assert walker.algo.model[key] == ppo_walker.algo.model[key], key
+    assert walker.algo.model.max_kl == 0.05 and walker.algo.model.actor_update == "clip"
+
+    humanoid = make_config(
+        "+sweep=study/actor_humanoid", "+randpol_variant=ppo_update_guard", "algo.model.clip_range=0.3",
+        "algo.model.batch_size=256", "algo.model.n_epochs=5", "algo.model.learning_rate=3.56987e-05",
+        "algo.model.max_grad_norm=2", "algo.model.ent_coef=0.00238306", "algo.model.policy_kwargs.log_std_init=-2",
+        "seed=0", "hydra/launcher=basic")
+    ppo_humanoid = make_config("algo=ppo", "env=humanoid")
+    bench = make_config("+sweep=bench/humanoid", "algo=randpol", "seed=0", "hydra/launcher=basic")
+    check_run_config(humanoid)
+    assert (humanoid.budget, humanoid.eval.freq, humanoid.eval.n_episodes) == (
+        bench.budget, bench.eval.freq, bench.eval.n_episodes)
+    for key in ("clip_range", "batch_size", "n_epochs", "learning_rate", "max_grad_norm", "ent_coef", "gamma",
+                "gae_lambda"):
+        assert humanoid.algo.model[key] == ppo_humanoid.algo.model[key], key
+    assert humanoid.algo.model.policy_kwargs.log_std_init == ppo_humanoid.algo.model.policy_kwargs.log_std_init
+    assert humanoid.algo.model.n_steps == bench.algo.model.n_steps  # the tuned RANDPOL's rollout

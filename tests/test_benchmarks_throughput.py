@@ -49,3 +49,22 @@ def test_step_breakdown_splits_learn_into_its_parts(tmp_path):
     assert (table[parts].sum(axis=1) <= table["total_us"] * 1.001).all()
     assert ((table["train_share"] > 0) & (table["train_share"] < 1)).all()
     assert pd.read_csv(output).shape == table.shape
+
+
+@pytest.mark.slow
+def test_update_cost_splits_train_and_checks_the_batched_guard_changes_nothing(tmp_path):
+    from benchmarks import update_cost
+
+    output = tmp_path / "update_cost.csv"
+    table = update_cost.main(["--envs", "hopper", "--steps", "4096", "--repeats", "1", "--output", str(output)])
+    rows = table.set_index("condition")
+    # Hopper's tuned RANDPOL has the KL guard: its per-step check is measured beside the batched one
+    assert set(rows.index) == {"tuned", "guard_per_step", "actor_autograd", "before", "critic_ridge", "critic_lsq"}
+    assert rows.at["guard_per_step", "guard_chunk"] == 1 and rows.at["tuned", "guard_chunk"] > 1
+    assert bool(rows.at["guard_per_step", "same_result"]) and bool(rows.at["before", "same_result"])
+    assert (rows["n_updates"] == 2).all()
+    # train() is its critic fit and actor update (and a little bookkeeping), inside learn()
+    assert ((rows["critic_us"] + rows["actor_us"] <= rows["train_us"]) & (rows["train_us"] < rows["total_us"])).all()
+    assert rows.at["tuned", "ratio_vs_tuned"] == 1.0
+    assert list(rows["critic_solver"]) == ["adam"] * 4 + ["ridge", "lsq"]
+    assert pd.read_csv(output).shape[0] == 6

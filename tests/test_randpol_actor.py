@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from algos.randpol import RANDPOL
 from algos.randpol.buffers import FeatureRolloutBufferSamples
-from algos.randpol.randpol import _ActorSnapshot, _line_kl, _step_for_kl
+from algos.randpol.randpol import _ActorSnapshot, _line_kl, _step_for_kl, _StepState
 
 
 def _model(env_id: str = "LunarLanderContinuous-v3", policy_kwargs=None, **kwargs) -> RANDPOL:
@@ -274,3 +274,82 @@ def test_a_completed_run_whose_config_set_a_dropped_key_to_null_is_the_same_run(
         "algo.action_noise.std: 0.1 -> <absent>",
         "algo.action_noise.type: 'normal' -> <absent>",
     ]
+
+
+def _guarded_updates(guard_chunk: int, monkeypatch, **kwargs) -> tuple[RANDPOL, list[dict[str, float]], th.Tensor]:
+    """Two actor updates of a fresh model, with the KL guard checked in chunks of ``guard_chunk``:
+    the model, the updates' statistics and the torch random state after them."""
+    monkeypatch.setattr(RANDPOL, "guard_chunk", guard_chunk)
+    model = _model(**kwargs)
+    _set_random_head(model)
+    stats = []
+    for seed in (1, 2):
+        th.manual_seed(7)  # the minibatch shuffles
+        stats.append(model._update_actor(_rollout(model, seed=seed)))
+    return model, stats, th.get_rng_state()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"actor_update": "clip", "clip_range": 0.2, "batch_size": 16, "max_kl": 0.1},  # stops at step 12 of 65
+        {"actor_update": "clip", "clip_range": 0.2, "batch_size": 16, "max_kl": 0.5},  # never stops
+        {"actor_update": "pg", "batch_size": 16, "max_kl": 0.5, "max_grad_norm": 0.5, "actor_C": 50.0},
+        {"actor_update": "pg", "batch_size": None, "max_kl": 0.1},  # whole-rollout steps
+        {"actor_update": "clip", "clip_range": 0.2, "batch_size": 16, "max_kl": 0.5, "target_kl": 0.01},
+    ],
+)
+def test_batched_kl_guard_takes_the_same_steps_as_a_check_after_every_step(kwargs, monkeypatch):
+    """The guard's chunked check (one feature product for many steps, a chunk retaken step by step
+    when it comes near the limit) is a speed change only: parameters, Adam state, statistics and
+    the random state equal those of the exact check after every step."""
+    kwargs = {"learning_rate": 0.05, "n_epochs": 5, **kwargs}
+    reference, reference_stats, reference_rng = _guarded_updates(1, monkeypatch, **kwargs)
+    for chunk in (5, 32):
+        model, stats, rng = _guarded_updates(chunk, monkeypatch, **kwargs)
+        assert stats == reference_stats
+        assert th.equal(rng, reference_rng)
+        for p, q in zip(model.policy.actor_parameters(), reference.policy.actor_parameters(), strict=True):
+            assert th.equal(p, q)
+            state, reference_state = model.policy.optimizer.state[p], reference.policy.optimizer.state[q]
+            assert state.keys() == reference_state.keys()
+            assert all(th.equal(state[k], reference_state[k]) for k in state)
+    weight = reference.policy.action_net.weight
+    steps = int(reference.policy.optimizer.state[weight]["step"])
+    if kwargs.get("target_kl") is None and kwargs["max_kl"] == 0.1 and kwargs["batch_size"] == 16:
+        assert 2 < steps < 2 * 65  # the guard stopped both updates after some steps, not at the first
+        assert all(s["kl_guard_scale"] < 1 for s in reference_stats)
+
+
+@pytest.mark.parametrize("clipped", [False, True])
+def test_closed_form_actor_gradients_equal_autograds(clipped):
+    """The actor's minibatch gradients written out equal autograd's on the same loss (PPO's clipped
+    surrogate with ratios on both sides of the clip range, an entropy bonus)."""
+    model = _model(clip_range=0.2 if clipped else None, ent_coef=0.01)
+    _set_random_head(model)
+    with th.no_grad():
+        model.policy.log_std.copy_(th.tensor([-0.3, 0.4]))
+    rollout = _rollout(model, n=300)
+    gen = th.Generator().manual_seed(5)
+    rollout = rollout._replace(old_log_prob=rollout.old_log_prob + 0.5 * th.randn(300, generator=gen))
+    idx = th.randperm(300, generator=gen)[:64]
+    advantages = rollout.advantages
+    policy = model.policy
+    params = policy.actor_parameters()
+
+    log_prob, entropy = policy.log_prob_from_features(rollout.pi_features[idx], rollout.actions[idx])
+    adv = advantages[idx]
+    ratio = th.exp(log_prob - rollout.old_log_prob[idx])
+    if clipped:
+        assert ((ratio - 1).abs() > 0.2).float().mean() > 0.2  # the clip is active for some samples
+        policy_loss = -th.min(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+    else:
+        policy_loss = -(adv * log_prob).mean()
+    expected = th.autograd.grad(policy_loss - 0.01 * entropy.mean(), params)
+
+    state = _StepState()
+    assert model._actor_gradients(rollout, advantages, clipped, idx, state)
+    for param, grad in zip(params, expected, strict=True):
+        assert param.grad is not None and param.grad.shape == param.shape
+        np.testing.assert_allclose(param.grad.numpy(), grad.numpy(), rtol=1e-4, atol=1e-7)
+    assert len(state.clip_fractions) == int(clipped)

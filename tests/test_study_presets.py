@@ -55,6 +55,13 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("hopper_long", "hopper", "randpol_guard"): ("+sweep=study/hopper_long", "+randpol_variant=guard"),
     ("sparse_lunarlander", "lunarlander_sparse", "randpol"): ("+sweep=study/sparse_lunarlander", "algo=randpol"),
     ("sparse_lunarlander", "lunarlander_sparse", "ppo"): ("+sweep=study/sparse_lunarlander", "algo=ppo"),
+    **{("bipedalwalker", "bipedalwalker", f"randpol_{v}"): ("+sweep=study/actor_bipedalwalker", f"+randpol_variant={v}",
+                                                            "algo.model.clip_range=0.18")
+       for v in ("ppo_update_guard", "ppo_update_guard_n_steps_512")},
+    ("humanoid", "humanoid", "randpol_ppo_update_guard"): (
+        "+sweep=study/actor_humanoid", "+randpol_variant=ppo_update_guard", "algo.model.clip_range=0.3",
+        "algo.model.batch_size=256", "algo.model.n_epochs=5", "algo.model.learning_rate=3.56987e-05",
+        "algo.model.max_grad_norm=2", "algo.model.ent_coef=0.00238306", "algo.model.policy_kwargs.log_std_init=-2"),
     **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
                                                                    f"+randpol_variant=width_{j}")
        for j in (100, 500, 800, 1000, 2000)},

@@ -14,6 +14,8 @@ the random layers, no autograd graph through them).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
@@ -30,7 +32,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from algos.randpol.buffers import FeatureRolloutBuffer, FeatureRolloutBufferSamples
-from algos.randpol.policies import RandomFeaturePolicy
+from algos.randpol.policies import _HALF_LOG_2PI, RandomFeaturePolicy
 from algos.randpol.solvers import LSQ_METHODS, linf_bound, project_linf_, solve_box_least_squares
 from algos.spaces import check_flat_observation_space
 
@@ -111,6 +113,9 @@ class RANDPOL(OnPolicyAlgorithm):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RandomFeaturePolicy": RandomFeaturePolicy}
     policy: RandomFeaturePolicy
     rollout_buffer: FeatureRolloutBuffer
+    # Actor steps per batched KL-guard check (see _gradient_steps); 1 checks after every step.
+    # Not an option: any value >= 1 gives the same result, only the speed differs.
+    guard_chunk: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -505,55 +510,169 @@ class RANDPOL(OnPolicyAlgorithm):
     def _gradient_steps(
         self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, old: _ActorSnapshot, clipped: bool
     ) -> dict[str, float]:
-        """Adam epochs on the vanilla policy gradient (``clipped=False``) or PPO's clipped surrogate."""
+        """Adam epochs on the vanilla policy gradient (``clipped=False``) or PPO's clipped surrogate.
+
+        With the KL guard, the exact KL after every step decides whether the update stops there
+        (scaled back to ``max_kl``). Measured one step at a time, that check reads the whole
+        rollout's features after each minibatch step, which costs more than the step itself;
+        so the steps are taken in chunks of up to ``guard_chunk`` (within one epoch, whose
+        shuffle is drawn at its start), the KL after each step of a chunk is measured for all of
+        them in one product with the features, and only a chunk in which some step comes within
+        0.1% of ``max_kl`` is undone and retaken one guarded step at a time, exactly as
+        ``guard_chunk=1`` takes it. The result is the same as with ``guard_chunk=1`` (parameters,
+        optimizer state, random state and statistics); a chunk is at most one extra epoch's
+        steps when the guard stops an update.
+        """
         n = advantages.shape[0]
         batch_size = n if self.batch_size is None else self.batch_size
-        policy, optimizer = self.policy, self.policy.optimizer
-        bound = self.actor_bound
-        clip_fractions = []
-        guard_scale = 1.0
-        stop = False
-        for _ in range(self.n_epochs):
-            # One whole-rollout step needs no shuffle, and a slice is a view where an index is a copy.
-            batches = [slice(None)] if batch_size >= n else th.randperm(n, device=self.device).split(batch_size)
-            for idx in batches:
-                log_prob, entropy = policy.log_prob_from_features(rollout.pi_features[idx], rollout.actions[idx])
-                adv = advantages[idx]
-                if self.target_kl is not None:
-                    with th.no_grad():
-                        if _approx_kl(log_prob - rollout.old_log_prob[idx]) > 1.5 * self.target_kl:
-                            stop = True
-                            break
-                if not clipped:
-                    # Vanilla advantage policy gradient (the paper's actor update).
-                    policy_loss = -(adv * log_prob).mean()
-                else:
-                    # PPO's clipped surrogate: an ablation, not part of RANDPOL.
-                    ratio = th.exp(log_prob - rollout.old_log_prob[idx])
-                    clipped_ratio = ratio.clamp(1 - self.clip_range, 1 + self.clip_range)  # type: ignore[operator]
-                    policy_loss = -th.min(ratio * adv, clipped_ratio * adv).mean()
-                    clip_fractions.append(((ratio - 1).abs() > self.clip_range).float().mean().detach())
-                loss = policy_loss - self.ent_coef * entropy.mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.max_grad_norm is not None:
-                    th.nn.utils.clip_grad_norm_(policy.actor_parameters(), self.max_grad_norm)
-                optimizer.step()
-                if bound is not None:
-                    project_linf_(policy.action_net.weight, bound)
-                if self.max_kl is not None:
-                    guard_scale = self._guard_kl(old, rollout.pi_features)
-                    if guard_scale < 1.0:
-                        stop = True
-                        break
-            if stop:
+        state = _StepState()
+        for chunk in self._step_chunks(n, batch_size):
+            if self.max_kl is None or len(chunk) == 1:
+                self._guarded_steps(rollout, advantages, old, clipped, chunk, state)
+            else:
+                saved = _OptimizerSnapshot.take(self.policy.optimizer)  # parameters and Adam state
+                n_clip = len(state.clip_fractions)
+                taken = self._plain_steps(rollout, advantages, clipped, chunk, state)
+                if taken and self._chunk_max_kl(old, rollout.pi_features, taken) > self.max_kl * (1 - 1e-3):
+                    # Some step of the chunk may pass the limit: take the chunk again, guarded.
+                    saved.restore(self.policy.optimizer)
+                    del state.clip_fractions[n_clip:]
+                    state.stop = False  # target_kl stops the retaken chunk where it stopped this one
+                    self._guarded_steps(rollout, advantages, old, clipped, chunk, state)
+            if state.stop:
                 break
         stats: dict[str, float] = {}
         if clipped:
-            stats["clip_fraction"] = float(th.stack(clip_fractions).mean()) if clip_fractions else 0.0
+            stats["clip_fraction"] = float(th.stack(state.clip_fractions).mean()) if state.clip_fractions else 0.0
         if self.max_kl is not None:
-            stats["kl_guard_scale"] = guard_scale
+            stats["kl_guard_scale"] = state.guard_scale
         return stats
+
+    def _step_chunks(self, n: int, batch_size: int) -> Iterator[list[slice | th.Tensor]]:
+        """The minibatches of all actor epochs, in chunks of at most ``guard_chunk`` steps.
+
+        Each epoch's shuffle is drawn when its first chunk is asked for, as a plain loop over
+        epochs draws it; a chunk never spans two shuffles (undoing it must not undo a draw).
+        Whole-rollout steps need no shuffle (and a slice is a view where an index is a copy), so
+        their chunks span epochs.
+        """
+        size = max(1, self.guard_chunk)
+        if batch_size >= n:
+            steps: list[slice | th.Tensor] = [slice(None)] * self.n_epochs
+            for start in range(0, len(steps), size):
+                yield steps[start : start + size]
+            return
+        for _ in range(self.n_epochs):
+            batches = list(th.randperm(n, device=self.device).split(batch_size))
+            for start in range(0, len(batches), size):
+                yield batches[start : start + size]
+
+    def _actor_step(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, clipped: bool, idx: slice | th.Tensor,
+        state: _StepState,
+    ) -> bool:
+        """One Adam step of the actor on minibatch ``idx``; False (no step) if ``target_kl`` stops it."""
+        policy = self.policy
+        if not self._actor_gradients(rollout, advantages, clipped, idx, state):
+            return False
+        if self.max_grad_norm is not None:
+            th.nn.utils.clip_grad_norm_(policy.actor_parameters(), self.max_grad_norm)
+        policy.optimizer.step()
+        if self.actor_bound is not None:
+            project_linf_(policy.action_net.weight, self.actor_bound)
+        return True
+
+    @th.no_grad()
+    def _actor_gradients(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, clipped: bool, idx: slice | th.Tensor,
+        state: _StepState,
+    ) -> bool:
+        """Set the actor's gradients of the minibatch loss ``idx`` in closed form; False (and no
+        gradients) if ``target_kl`` stops the update first.
+
+        The loss is ``-mean(A log pi)`` (``clipped=False``) or PPO's ``-mean(min(r A, clip(r) A))``
+        with ``r = pi / pi_old``, minus ``ent_coef`` times the mean entropy. With the Gaussian
+        ``N(W psi + b, sigma^2)``, ``z = (a - W psi - b) / sigma`` and ``g = dL/d log pi`` per sample
+        (``-A / B``, or ``-r A / B`` where the unclipped term is the minimum and 0 where the
+        clipped one is, as autograd's ``min`` and ``clamp`` give it):
+
+            dL/dW = (g z / sigma)' psi      dL/db = sum g z / sigma      dL/dlog sigma = sum g (z^2 - 1) - ent_coef
+
+        Two small products instead of an autograd graph per minibatch (the same gradients to
+        float rounding).
+        """
+        policy = self.policy
+        weight, bias, log_std = policy.action_net.weight, policy.action_net.bias, policy.log_std
+        psi, adv = rollout.pi_features[idx], advantages[idx]
+        inv_std = th.exp(-log_std)
+        z = (rollout.actions[idx] - th.addmm(bias, psi, weight.t())) * inv_std
+        log_prob = (-0.5 * z.square() - log_std - _HALF_LOG_2PI).sum(dim=-1)
+        if self.target_kl is not None and _approx_kl(log_prob - rollout.old_log_prob[idx]) > 1.5 * self.target_kl:
+            state.stop = True
+            return False
+        if not clipped:
+            # Vanilla advantage policy gradient (the paper's actor update).
+            coef = adv / -adv.shape[0]
+        else:
+            # PPO's clipped surrogate: an ablation, not part of RANDPOL.
+            ratio = th.exp(log_prob - rollout.old_log_prob[idx])
+            clipped_ratio = ratio.clamp(1 - self.clip_range, 1 + self.clip_range)  # type: ignore[operator]
+            surrogate = ratio * adv
+            coef = th.where(surrogate <= clipped_ratio * adv, surrogate, 0.0).div_(-adv.shape[0])
+            state.clip_fractions.append(((ratio - 1).abs() > self.clip_range).float().mean())
+        weighted = coef[:, None] * z
+        mean_gradient = weighted * inv_std  # dL/dmean, (B, action_dim)
+        weight.grad = mean_gradient.t() @ psi
+        bias.grad = mean_gradient.sum(dim=0)
+        log_std.grad = (weighted * z).sum(dim=0) - coef.sum() - self.ent_coef
+        return True
+
+    def _guarded_steps(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, old: _ActorSnapshot, clipped: bool,
+        chunk: list[slice | th.Tensor], state: _StepState,
+    ) -> None:
+        """Steps on ``chunk``, each followed by the exact KL guard (when ``max_kl`` is set)."""
+        for idx in chunk:
+            if not self._actor_step(rollout, advantages, clipped, idx, state):
+                return
+            if self.max_kl is not None:
+                state.guard_scale = self._guard_kl(old, rollout.pi_features)
+                if state.guard_scale < 1.0:
+                    state.stop = True
+                    return
+
+    def _plain_steps(
+        self, rollout: FeatureRolloutBufferSamples, advantages: th.Tensor, clipped: bool,
+        chunk: list[slice | th.Tensor], state: _StepState,
+    ) -> list[tuple[th.Tensor, th.Tensor, th.Tensor]]:
+        """Unguarded steps on ``chunk``; the actor (head weight, bias, log-std) after each."""
+        policy = self.policy
+        taken = []
+        for idx in chunk:
+            if not self._actor_step(rollout, advantages, clipped, idx, state):
+                break
+            taken.append((policy.action_net.weight.detach().clone(), policy.action_net.bias.detach().clone(),
+                          policy.log_std.detach().clone()))
+        return taken
+
+    @th.no_grad()
+    def _chunk_max_kl(
+        self, old: _ActorSnapshot, pi_features: th.Tensor, taken: list[tuple[th.Tensor, th.Tensor, th.Tensor]]
+    ) -> float:
+        """The largest exact KL from ``old`` over the actors in ``taken``, in one feature product.
+
+        The mean changes of all K actors are ``psi (W_k - W_old)' + (b_k - b_old)``, one
+        (n, J) x (J, K * action_dim) product; the KL per actor is :func:`_line_kl` at scale 1.
+        """
+        weights = th.stack([weight for weight, _, _ in taken]) - old.weight  # (K, action_dim, J)
+        biases = th.stack([bias for _, bias, _ in taken]) - old.bias  # (K, action_dim)
+        n_taken, action_dim = biases.shape
+        change = th.addmm(biases.reshape(-1), pi_features, weights.reshape(n_taken * action_dim, -1).t())
+        mean_square = change.double().square().mean(dim=0).reshape(n_taken, action_dim)
+        log_std_change = (th.stack([log_std for _, _, log_std in taken]) - old.log_std).double()
+        sigma2 = th.exp(2 * old.log_std).double()
+        terms = log_std_change + 0.5 * th.exp(-2 * log_std_change) * (1 + mean_square / sigma2) - 0.5
+        return float(terms.sum(dim=1).max())
 
     @th.no_grad()
     def _natural_step(
@@ -682,6 +801,47 @@ class _ActorSnapshot(NamedTuple):
     bias: th.Tensor
     log_std: th.Tensor
     mean: th.Tensor
+
+
+@dataclass
+class _StepState:
+    """What the actor's minibatch steps of one update carry from step to step."""
+
+    clip_fractions: list[th.Tensor] = field(default_factory=list)
+    guard_scale: float = 1.0
+    stop: bool = False
+
+
+@dataclass
+class _OptimizerSnapshot:
+    """An optimizer's parameters and per-parameter state (Adam's moments and step), to undo steps."""
+
+    params: list[th.Tensor]
+    state: list[dict[str, Any]]
+
+    @classmethod
+    def take(cls, optimizer: th.optim.Optimizer) -> _OptimizerSnapshot:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        state = [
+            {k: v.clone() if isinstance(v, th.Tensor) else v for k, v in optimizer.state.get(p, {}).items()}
+            for p in params
+        ]
+        return cls([p.detach().clone() for p in params], state)
+
+    @th.no_grad()
+    def restore(self, optimizer: th.optim.Optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for p, value, saved in zip(params, self.params, self.state, strict=True):
+            p.copy_(value)
+            if saved:
+                current = optimizer.state[p]
+                for k, v in saved.items():
+                    if isinstance(v, th.Tensor) and isinstance(current.get(k), th.Tensor):
+                        current[k].copy_(v)
+                    else:
+                        current[k] = v.clone() if isinstance(v, th.Tensor) else v
+            else:  # no step taken yet: the optimizer initializes the state at its next step
+                optimizer.state.pop(p, None)
 
 
 def _line_kl(scale: float, mean_square: th.Tensor, log_std_change: th.Tensor, sigma2: th.Tensor) -> float:
