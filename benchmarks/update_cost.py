@@ -1,7 +1,7 @@
 """RANDPOL's update (``train()``) against its whole train time, per part and per option.
 
 ``python -m benchmarks.update_cost [--envs hopper lunarlander go1] [--steps N] [--repeats 2]
-[--output results/benchmarks/update_cost.csv]``
+[--solvers ridge lsq] [--output results/benchmarks/update_cost.csv]``
 
 For every env, each repetition runs ``learn(steps)`` of the tuned RANDPOL (``conf/tuned/
 randpol_<env>.yaml``, built as the harness builds it) under these conditions, interleaved:
@@ -9,13 +9,13 @@ randpol_<env>.yaml``, built as the harness builds it) under these conditions, in
 - ``tuned``: the tuned config as the harness runs it;
 - ``guard_per_step``: the same with the KL guard checked after every actor step
   (``RANDPOL.guard_chunk = 1``, its exact check one step at a time), when the tuned config has a
-  guard. The two must end with the same actor and critic (``same_result``, also for ``before``
+  guard. The two must end with the same actor and critic (``same_result``, also for ``autograd_per_step``
   against ``actor_autograd``): the batched check is a speed change only;
 - ``actor_autograd``: the actor's minibatch gradients by autograd on the loss (a graph per
   minibatch) instead of their closed form (:meth:`RANDPOL._actor_gradients`); equal to float
   rounding, so the results drift apart over training and are not compared;
-- ``before``: both of the above, the update as it was before these two changes;
-- ``critic_ridge``, ``critic_lsq``: the exact critic solvers in place of the tuned one (ridge
+- ``autograd_per_step``: both of the above (autograd gradients, a guard check after every step);
+- ``critic_ridge``, ``critic_lsq`` (``--solvers``): the exact critic solvers in place of the tuned one (ridge
   solve then clamp; box-constrained least squares), which change what is learned; only their
   cost is compared.
 
@@ -94,7 +94,7 @@ def autograd_actor_gradients(self: RANDPOL, rollout, advantages: th.Tensor, clip
     return True
 
 
-def conditions(env: str) -> dict[str, tuple[DictConfig, int, bool]]:
+def conditions(env: str, solvers: tuple[str, ...] = ("ridge", "lsq")) -> dict[str, tuple[DictConfig, int, bool]]:
     """The measured conditions of one env: name -> (config, guard_chunk, autograd gradients)."""
     tuned = compose_config("randpol", env)
     batched = RANDPOL.guard_chunk
@@ -103,8 +103,8 @@ def conditions(env: str) -> dict[str, tuple[DictConfig, int, bool]]:
         out["guard_per_step"] = (tuned, 1, False)
     if tuned.algo.model.get("actor_update") != "natural":
         out["actor_autograd"] = (tuned, batched, True)
-        out["before"] = (tuned, 1, True)
-    for solver in ("ridge", "lsq"):
+        out["autograd_per_step"] = (tuned, 1, True)
+    for solver in solvers:
         if tuned.algo.model.get("critic_solver", "adam") != solver:
             cfg = tuned.copy()
             cfg.algo.model.critic_solver = solver
@@ -143,13 +143,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--envs", nargs="+", default=["hopper", "lunarlander", "go1"], help="env config names (conf/env/)")
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: per env)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions (>= 1)")
+    parser.add_argument("--solvers", nargs="*", default=["ridge", "lsq"], choices=["adam", "ridge", "lsq"],
+                        help="exact critic solvers measured in place of the tuned one (lsq: seconds per update)")
     parser.add_argument("--output", type=Path, default=Path("results/benchmarks/update_cost.csv"))
     args = parser.parse_args(argv)
     check_env_names(parser, args.envs)
     if args.repeats < 1 or (args.steps is not None and args.steps < 1):
         parser.error(f"--repeats and --steps must be >= 1, got {args.repeats} and {args.steps}")
     th.set_num_threads(1)
-    plan = {env: conditions(env) for env in args.envs}
+    plan = {env: conditions(env, tuple(args.solvers)) for env in args.envs}
     records, heads = [], {}
     for repeat in range(args.repeats):
         for env, env_conditions in plan.items():
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         tuned = runs[(runs.env == env) & (runs.condition == "tuned")].set_index("repeat")["total_us"]
         mine = group.set_index("repeat")["total_us"]
         # the guard's per-step check against its batched one, with either gradient
-        twin = {"guard_per_step": "tuned", "before": "actor_autograd"}.get(name)
+        twin = {"guard_per_step": "tuned", "autograd_per_step": "actor_autograd"}.get(name)
         same = None
         if twin is not None:
             same = all(th.equal(a, b) for a, b in zip(heads[env, name], heads[env, twin], strict=True))

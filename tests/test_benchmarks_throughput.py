@@ -59,9 +59,9 @@ def test_update_cost_splits_train_and_checks_the_batched_guard_changes_nothing(t
     table = update_cost.main(["--envs", "hopper", "--steps", "4096", "--repeats", "1", "--output", str(output)])
     rows = table.set_index("condition")
     # Hopper's tuned RANDPOL has the KL guard: its per-step check is measured beside the batched one
-    assert set(rows.index) == {"tuned", "guard_per_step", "actor_autograd", "before", "critic_ridge", "critic_lsq"}
+    assert set(rows.index) == {"tuned", "guard_per_step", "actor_autograd", "autograd_per_step", "critic_ridge", "critic_lsq"}
     assert rows.at["guard_per_step", "guard_chunk"] == 1 and rows.at["tuned", "guard_chunk"] > 1
-    assert bool(rows.at["guard_per_step", "same_result"]) and bool(rows.at["before", "same_result"])
+    assert bool(rows.at["guard_per_step", "same_result"]) and bool(rows.at["autograd_per_step", "same_result"])
     assert (rows["n_updates"] == 2).all()
     # train() is its critic fit and actor update (and a little bookkeeping), inside learn()
     assert ((rows["critic_us"] + rows["actor_us"] <= rows["train_us"]) & (rows["train_us"] < rows["total_us"])).all()

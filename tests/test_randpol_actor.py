@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from algos.randpol import RANDPOL
 from algos.randpol.buffers import FeatureRolloutBufferSamples
-from algos.randpol.randpol import _ActorSnapshot, _line_kl, _step_for_kl, _StepState
+from algos.randpol.randpol import _ActorSnapshot, _line_kl, _step_for_kl, _StepState, adam_step
 
 
 def _model(env_id: str = "LunarLanderContinuous-v3", policy_kwargs=None, **kwargs) -> RANDPOL:
@@ -353,3 +353,37 @@ def test_closed_form_actor_gradients_equal_autograds(clipped):
         assert param.grad is not None and param.grad.shape == param.shape
         np.testing.assert_allclose(param.grad.numpy(), grad.numpy(), rtol=1e-4, atol=1e-7)
     assert len(state.clip_fractions) == int(clipped)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_step_equals_optimizer_step_to_the_bit(weight_decay):
+    """The heads' direct fused-Adam step gives the parameters and state of ``optimizer.step()``
+    (two groups with their own learning rates, as the actor head and log-std have)."""
+    def make() -> tuple[list[th.Tensor], th.optim.Adam]:
+        gen = th.Generator().manual_seed(0)
+        params = [th.randn(3, 50, generator=gen).requires_grad_(), th.randn(3, generator=gen).requires_grad_()]
+        groups = [{"params": params[:1], "lr": 3e-4}, {"params": params[1:], "lr": 1e-2}]
+        return params, th.optim.Adam(groups, eps=1e-5, weight_decay=weight_decay, fused=True)
+
+    reference, reference_optimizer = make()
+    direct, direct_optimizer = make()
+    gen = th.Generator().manual_seed(1)
+    for _ in range(5):
+        grads = [th.randn(p.shape, generator=gen) for p in reference]
+        for params, optimizer, step in ((reference, reference_optimizer, reference_optimizer.step),
+                                        (direct, direct_optimizer, lambda o=direct_optimizer: adam_step(o))):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            step()
+    for p, q in zip(direct, reference, strict=True):
+        assert th.equal(p, q)
+        state, expected = direct_optimizer.state[p], reference_optimizer.state[q]
+        assert all(th.equal(state[k], expected[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert float(direct_optimizer.state[direct[0]]["step"]) == 5
+    # anything else goes through step(): a non-fused Adam
+    params = [th.zeros(2, requires_grad=True)]
+    plain = th.optim.Adam(params, lr=0.1)
+    params[0].grad = th.ones(2)
+    adam_step(plain)
+    adam_step(plain)
+    assert float(plain.state[params[0]]["step"]) == 2 and bool((params[0] < 0).all())
