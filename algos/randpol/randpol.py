@@ -520,8 +520,8 @@ class RANDPOL(OnPolicyAlgorithm):
         them in one product with the features, and only a chunk in which some step comes within
         0.1% of ``max_kl`` is undone and retaken one guarded step at a time, exactly as
         ``guard_chunk=1`` takes it. The result is the same as with ``guard_chunk=1`` (parameters,
-        optimizer state, random state and statistics); a chunk is at most one extra epoch's
-        steps when the guard stops an update.
+        optimizer state, random state and statistics); what it costs is the steps of a retaken
+        chunk, taken twice (usually once per update, in the chunk where the guard stops it).
         """
         n = advantages.shape[0]
         batch_size = n if self.batch_size is None else self.batch_size
