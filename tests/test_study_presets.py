@@ -62,6 +62,7 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
         "+sweep=study/actor_humanoid", "+randpol_variant=ppo_update_guard", "algo.model.clip_range=0.3",
         "algo.model.batch_size=256", "algo.model.n_epochs=5", "algo.model.learning_rate=3.56987e-05",
         "algo.model.max_grad_norm=2", "algo.model.ent_coef=0.00238306", "algo.model.policy_kwargs.log_std_init=-2"),
+    ("update_check_hopper", "hopper", "randpol"): ("+sweep=study/update_check_hopper",),
     **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
                                                                    f"+randpol_variant=width_{j}")
        for j in (100, 500, 800, 1000, 2000)},
