@@ -302,6 +302,19 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def write_tables(table: pd.DataFrame, runs: pd.DataFrame, output: Path) -> Path:
+    """Write ``table`` to ``output`` and ``runs`` to ``<output stem>_runs.csv`` beside it (made if
+    missing); each is written whole to a temporary name, then renamed, so that a crash leaves no
+    half-written table. :return: the runs file's path."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    runs_path = output.with_name(f"{output.stem}_runs.csv")
+    for frame, path in ((table, output), (runs, runs_path)):
+        tmp = path.with_suffix(".tmp")
+        frame.to_csv(tmp, index=False, float_format="%.4g")
+        tmp.replace(path)
+    return runs_path
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", nargs="+", default=["lunarlander", "hopper", "go1"], help="env config names (conf/env/)")
@@ -343,13 +356,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 print(f"[{repeat}] {env:12s} {condition:16s} {timesteps / wall:9.0f} fps  ({wall:.1f} s)", flush=True)
     runs = pd.DataFrame(records)
     table = summarize(runs)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    runs_path = args.output.with_name(f"{args.output.stem}_runs.csv")
-    # Written whole to a temporary name, then renamed: a crash leaves no half-written table.
-    for frame, path in ((table, args.output), (runs, runs_path)):
-        tmp = path.with_suffix(".tmp")
-        frame.to_csv(tmp, index=False, float_format="%.4g")
-        tmp.replace(path)
+    runs_path = write_tables(table, runs, args.output)
     columns = ["env", "condition", "n_envs", "n_steps", "fps", "cpu_fps", "ratio_vs_ppo", "ratio_vs_raw", "ratio_vs_bare"]
     print()
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}" if v < 100 else f"{v:.0f}"))

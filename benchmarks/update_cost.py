@@ -45,7 +45,7 @@ from omegaconf import DictConfig
 from algos.randpol import RANDPOL
 from algos.randpol.randpol import _approx_kl
 from baselines.build import build_algorithm
-from benchmarks.throughput import check_env_names, compose_config, make_env
+from benchmarks.throughput import check_env_names, compose_config, make_env, write_tables
 
 # Enough env steps for several updates of each tuned RANDPOL (2,048 / 8,192 / 2,048 per update).
 DEFAULT_STEPS = {"hopper": 20_480, "lunarlander": 65_536, "go1": 16_384, "bipedalwalker": 65_536,
@@ -187,11 +187,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             "ratio_vs_tuned": float((tuned / mine).median()), "same_result": same,
         })
     table = pd.DataFrame(rows)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    for frame, path in ((table, args.output), (runs, args.output.with_name(f"{args.output.stem}_runs.csv"))):
-        tmp = path.with_suffix(".tmp")
-        frame.to_csv(tmp, index=False, float_format="%.4g")
-        tmp.replace(path)
+    write_tables(table, runs, args.output)
     print()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:.0f}"))
     print(f"\nwritten: {args.output}")

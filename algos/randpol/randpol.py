@@ -675,8 +675,7 @@ class RANDPOL(OnPolicyAlgorithm):
         mean_square = change.double().square().mean(dim=0).reshape(n_taken, action_dim)
         log_std_change = (th.stack([log_std for _, _, log_std in taken]) - old.log_std).double()
         sigma2 = th.exp(2 * old.log_std).double()
-        terms = log_std_change + 0.5 * th.exp(-2 * log_std_change) * (1 + mean_square / sigma2) - 0.5
-        return float(terms.sum(dim=1).max())
+        return float(_line_kl_terms(1.0, mean_square, log_std_change, sigma2).sum(dim=1).max())
 
     @th.no_grad()
     def _natural_step(
@@ -900,9 +899,16 @@ def _line_kl(scale: float, mean_square: th.Tensor, log_std_change: th.Tensor, si
     :param log_std_change: ``dls``, shape (action_dim,).
     :param sigma2: the old variances ``sigma^2``, shape (action_dim,).
     """
+    return float(_line_kl_terms(scale, mean_square, log_std_change, sigma2).sum())
+
+
+def _line_kl_terms(
+    scale: float, mean_square: th.Tensor, log_std_change: th.Tensor, sigma2: th.Tensor
+) -> th.Tensor:
+    """The per-dimension terms of :func:`_line_kl` (same shapes as ``mean_square``; a leading
+    batch dimension of several actors broadcasts against ``sigma2``)."""
     t = float(scale)
-    terms = t * log_std_change + 0.5 * th.exp(-2 * t * log_std_change) * (1 + t * t * mean_square / sigma2) - 0.5
-    return float(terms.sum())
+    return t * log_std_change + 0.5 * th.exp(-2 * t * log_std_change) * (1 + t * t * mean_square / sigma2) - 0.5
 
 
 def _step_for_kl(
