@@ -1,5 +1,5 @@
 """The ``randbench`` command: ``train`` (Hydra app), ``report`` (analysis), ``video`` (a policy's clip),
-``regress`` (CI check)."""
+``evaluate`` (a final policy over many episodes), ``regress`` (CI check)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ commands:
            randbench train -m algo=ppo,a2c env=lunarlander seed=0,1; randbench train --help)
   report   figures and a comparison report of a runs folder (randbench report results/runs/demo)
   video    render a run's final policy to MP4 and GIF, off-screen (randbench video RUN_DIR --max-steps 500)
+  evaluate evaluate runs' final policies over many episodes, with what a fixed policy's learning curve
+           would show (randbench evaluate RUN_DIR... --episodes 100)
   regress  train the regression suite and compare its reward curves with results/reference/
            (randbench regress; randbench regress --update rewrites the reference)
 """
@@ -55,11 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         from sweeps.video import video_main
 
         return video_main(rest)
+    if command == "evaluate":
+        from sweeps.evaluate import evaluate_main
+
+        return evaluate_main(rest)
     if command == "regress":
         from sweeps.regress import regress_main
 
         return regress_main(rest)
-    print(f"randbench: unknown command {command!r}; accepted: train, report, video, regress\n\n{USAGE}", file=sys.stderr)
+    print(f"randbench: unknown command {command!r}; accepted: train, report, video, evaluate, regress\n\n{USAGE}", file=sys.stderr)
     return 2
 
 

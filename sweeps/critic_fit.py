@@ -82,10 +82,10 @@ def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
     from algos.randpol import RANDPOL
     from envs.make import make_train_env
-    from sweeps.video import _load_model, _read_run
+    from sweeps.video import load_run_model, read_run_config
 
-    config = _read_run(run_dir)
-    model = _load_model(config, run_dir / "model.zip")
+    config = read_run_config(run_dir)
+    model = load_run_model(config, run_dir / "model.zip")
     if not isinstance(model, RANDPOL):
         raise ValueError(f"{run_dir} holds a {type(model).__name__} model; expected a RANDPOL run")
     if model.policy.critic_net is not None:

@@ -97,7 +97,12 @@ def select_gl(gl: str | None = None) -> str:
     return backend
 
 
-def _read_run(run_dir: Path) -> dict[str, Any]:
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A completed run folder's resolved config (``config.yaml``), checked to hold a model.
+
+    :raises ValueError: the folder does not exist, lacks ``config.yaml`` or ``model.zip``, or its
+        config has no ``env`` and ``algo`` sections.
+    """
     import yaml
 
     if not run_dir.is_dir():
@@ -117,7 +122,11 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _load_model(config: dict[str, Any], path: Path) -> Any:
+def load_run_model(config: dict[str, Any], path: Path) -> Any:
+    """The SB3 model saved at ``path``, loaded on the CPU with the class its run's ``config`` names.
+
+    :raises ValueError: the algorithm is unknown, or the zip cannot be loaded as that class.
+    """
     from baselines.registry import ALGORITHMS, get_spec
 
     name = config["algo"].get("name")
@@ -227,7 +236,7 @@ def render_run(
     if not gif_fps > 0:
         raise ValueError(f"gif_fps={gif_fps!r} is invalid; expected frames per second > 0")
     run_dir = Path(run_dir)
-    config = _read_run(run_dir)
+    config = read_run_config(run_dir)
     backend = select_gl(gl)
     started = time.perf_counter()
 
@@ -240,7 +249,7 @@ def render_run(
     env_cfg = config["env"]
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
     kwargs["render_mode"] = "rgb_array"
-    model = _load_model(config, run_dir / "model.zip")
+    model = load_run_model(config, run_dir / "model.zip")
     env = gym.make(env_id, **kwargs)
     if fast:
         _drop_shadows_and_reflections(env)

@@ -1,0 +1,253 @@
+"""``randbench evaluate RUN_DIR...``: a run's final policy evaluated again, over many episodes.
+
+A run's learning curve evaluates its policy on ``eval.n_episodes`` episodes (10 in the benchmark)
+every ``eval.freq`` steps. Its final return is the mean of the last 3 evaluations and its best
+the highest one, so both carry the noise of a 10-episode mean; the best, a maximum over some 20
+noisy means, is biased upwards even for a policy that never changes. This command tells the
+policy's return from that noise:
+
+- the final policy (``model.zip``, deterministic, observations normalized with the run's frozen
+  ``vecnormalize.pkl`` statistics, raw rewards) plays ``episodes`` episodes on a fresh copy of the
+  run's task, seeded with the run's seed + 30000 (training uses seed + i, the learning curve's
+  evaluations seed + 10000, ``randbench video`` seed + 20000): its mean return with a 95%
+  percentile-bootstrap interval;
+- the same policy's learning-curve statistics, had it never changed: the run's number of
+  evaluations ``K`` and episodes per evaluation ``m`` (from ``metrics.csv``) drawn from these
+  episode returns ``reps`` times: the median of the best of ``K`` evaluation means
+  (``fixed_policy_best``) and how often the run's final (mean of its last 3 evaluations) reaches
+  90% of that best (``fixed_policy_holds_90``): the chance that a policy that does not change at
+  all passes a "final >= 90% of best" no-collapse criterion.
+
+Written to ``RUN_DIR/final_eval.json`` (the episodes' returns and lengths, the summary above, the
+SHA-256 of the model it evaluated); a table of all runs is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.argtypes import DEFAULT_LAST_K, DEFAULT_REPS, positive_int
+
+RESULT_NAME = "final_eval.json"
+DEFAULT_EPISODES = 100
+SEED_OFFSET = 30_000
+HOLD_FRACTION = 0.9  # the no-collapse criterion's "final >= 90% of best"
+
+
+def curve_evaluations(run_dir: Path) -> np.ndarray:
+    """The learning curve's evaluation means (``eval_return_mean`` of ``metrics.csv``), in order.
+
+    :return: shape (K,), float; empty when the run has no ``metrics.csv`` or no evaluation.
+    """
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return np.zeros(0)
+    with open(path, newline="") as stream:
+        values = [row.get("eval_return_mean", "") for row in csv.DictReader(stream)]
+    return np.asarray([float(v) for v in values if v not in ("", None)], dtype=float)
+
+
+def curve_episodes_per_evaluation(run_dir: Path) -> int | None:
+    """Episodes per learning-curve evaluation (``eval_episodes`` of the last ``metrics.csv`` row)."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as stream:
+        rows = [row for row in csv.DictReader(stream) if row.get("eval_episodes") not in ("", None)]
+    return int(float(rows[-1]["eval_episodes"])) if rows else None
+
+
+def fixed_policy_curve(
+    returns: np.ndarray, n_evaluations: int, episodes_per_evaluation: int, reps: int, seed: int = 0,
+    last_k: int = DEFAULT_LAST_K,
+) -> dict[str, float]:
+    """The learning-curve statistics of a policy that never changes, by resampling its episodes.
+
+    Each of ``reps`` simulated curves has ``n_evaluations`` evaluations of
+    ``episodes_per_evaluation`` episodes drawn with replacement from ``returns``; its best is the
+    highest evaluation mean and its final the mean of its last ``last_k`` evaluation means.
+
+    :param returns: shape (n,), the policy's episode returns, n >= 1
+    :return: ``fixed_policy_best`` (median best), ``fixed_policy_best_low`` / ``_high`` (5th and
+        95th percentiles), ``fixed_policy_final`` (median final) and ``fixed_policy_holds_90``
+        (fraction of curves whose final is >= 90% of their best; meaningful for positive returns)
+    :raises ValueError: on an empty ``returns`` or a count < 1
+    """
+    returns = np.asarray(returns, dtype=float)
+    if returns.size == 0:
+        raise ValueError("returns is empty; expected the episode returns of at least one episode")
+    for name, value in (("n_evaluations", n_evaluations), ("episodes_per_evaluation", episodes_per_evaluation),
+                        ("reps", reps), ("last_k", last_k)):
+        if value < 1:
+            raise ValueError(f"{name}={value} is invalid; expected an integer >= 1")
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(returns, size=(reps, n_evaluations, episodes_per_evaluation), replace=True)
+    means = draws.mean(axis=2)  # (reps, K)
+    best = means.max(axis=1)
+    final = means[:, -min(last_k, n_evaluations):].mean(axis=1)
+    return {
+        "fixed_policy_best": float(np.median(best)),
+        "fixed_policy_best_low": float(np.percentile(best, 5)),
+        "fixed_policy_best_high": float(np.percentile(best, 95)),
+        "fixed_policy_final": float(np.median(final)),
+        "fixed_policy_holds_90": float(np.mean(final >= HOLD_FRACTION * best)),
+    }
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    episodes: int = DEFAULT_EPISODES,
+    seed: int | None = None,
+    reps: int = DEFAULT_REPS,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run's final policy over ``episodes`` episodes and write ``RUN_DIR/final_eval.json``.
+
+    :param run_dir: a completed run folder (``config.yaml``, ``model.zip``; ``vecnormalize.pkl``
+        and ``metrics.csv`` used when present)
+    :param episodes: evaluation episodes, >= 1
+    :param seed: seed of the evaluation env (default: the run's seed + 30000)
+    :param reps: simulated learning curves of the fixed policy (:func:`fixed_policy_curve`), >= 1
+    :param log: callable taking one progress line, or None
+    :return: the content of ``final_eval.json``
+    :raises ValueError: on a bad argument or a folder that is not a completed run
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from analysis.aggregate import bootstrap_ci
+    from analysis.contract import atomic_write_json
+    from envs.make import make_eval_env
+    from sweeps.video import file_sha256, load_run_model, read_run_config
+
+    say = log or (lambda line: None)
+    for name, value in (("episodes", episodes), ("reps", reps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} is invalid; expected an integer >= 1")
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    env_id, env_kwargs = config["env"]["id"], dict(config["env"].get("kwargs") or {})
+    eval_seed = int(config.get("seed", 0)) + SEED_OFFSET if seed is None else int(seed)
+    model = load_run_model(config, run_dir / "model.zip")
+    env = make_eval_env(env_id, seed=eval_seed, env_kwargs=env_kwargs)
+    normalized = (run_dir / "vecnormalize.pkl").is_file()
+    if normalized:
+        env = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), env)
+        env.training, env.norm_reward = False, False
+    say(f"evaluating {run_dir} ({env_id}, {config['algo'].get('name')}) over {episodes} episodes, seed {eval_seed}")
+    started = time.perf_counter()
+    try:
+        returns, lengths = evaluate_policy(
+            model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True
+        )
+    finally:
+        env.close()
+    returns = np.asarray(returns, dtype=float)
+    low, high = bootstrap_ci(returns, seed=0, reps=reps) if returns.size > 1 else (math.nan, math.nan)
+    curve = curve_evaluations(run_dir)
+    per_evaluation = curve_episodes_per_evaluation(run_dir)
+    info: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "env_id": env_id,
+        "algo_name": config["algo"].get("name"),
+        "algo_label": config.get("algo_label", config["algo"].get("name")),
+        "run_seed": config.get("seed"),
+        "model_sha256": file_sha256(run_dir / "model.zip"),
+        "normalization": normalized,
+        "deterministic": True,
+        "seed": eval_seed,
+        "episodes": int(returns.size),
+        "returns": returns.tolist(),
+        "lengths": [int(n) for n in lengths],
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "return_ci95": [low, high],
+        "curve_evaluations": int(curve.size),
+        "curve_episodes_per_evaluation": per_evaluation,
+        "curve_final": float(curve[-DEFAULT_LAST_K:].mean()) if curve.size else math.nan,
+        "curve_best": float(curve.max()) if curve.size else math.nan,
+        "evaluate_s": time.perf_counter() - started,
+    }
+    if curve.size and per_evaluation:
+        info.update(fixed_policy_curve(returns, int(curve.size), per_evaluation, reps=reps))
+    atomic_write_json(run_dir / RESULT_NAME, info)
+    say(f"  return {info['return_mean']:.1f} +- {info['return_std']:.1f} in {info['evaluate_s']:.1f} s "
+        f"-> {run_dir / RESULT_NAME}")
+    return info
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """One line per evaluated run: its return over the episodes and its learning curve's final and best,
+    with what a fixed policy's curve would show."""
+    from tabulate import tabulate
+
+    def number(value: Any) -> str:
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.1f}"
+
+    rows = []
+    for r in results:
+        low, high = r["return_ci95"]
+        rows.append([
+            r["run_dir"], r["episodes"], f"{number(r['return_mean'])} [{number(low)}, {number(high)}]",
+            number(r["curve_final"]), number(r["curve_best"]), number(r.get("fixed_policy_best")),
+            "n/a" if "fixed_policy_holds_90" not in r else f"{r['fixed_policy_holds_90']:.0%}",
+        ])
+    headers = ["run", "episodes", "return [95% CI]", "curve final", "curve best", "fixed-policy best",
+               "fixed policy holds 90%"]
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``randbench evaluate``."""
+    parser = argparse.ArgumentParser(
+        prog="randbench evaluate",
+        description="Evaluate runs' final policies (deterministic, with their frozen normalization statistics) "
+        f"over many episodes; writes RUN_DIR/{RESULT_NAME} and prints what a never-changing policy's "
+        "learning curve would show for its final and best.",
+    )
+    parser.add_argument("run_dirs", metavar="RUN_DIR", type=Path, nargs="+", help="completed run folders")
+    parser.add_argument(
+        "--episodes", type=positive_int, default=DEFAULT_EPISODES,
+        help=f"evaluation episodes per run (default: {DEFAULT_EPISODES})",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation env (default: run seed + 30000)")
+    parser.add_argument(
+        "--reps", type=positive_int, default=DEFAULT_REPS,
+        help=f"bootstrap resamples and simulated fixed-policy curves (default: {DEFAULT_REPS})",
+    )
+    return parser
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """Run ``randbench evaluate``; returns the exit status (0 written, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    for run_dir in args.run_dirs:  # refuse bad input before spending time on the good runs
+        try:
+            from sweeps.video import read_run_config
+
+            read_run_config(run_dir)
+        except ValueError as error:
+            print(f"randbench evaluate: {error}", file=sys.stderr)
+            return 2
+    results = []
+    for run_dir in args.run_dirs:
+        try:
+            results.append(evaluate_run(run_dir, episodes=args.episodes, seed=args.seed, reps=args.reps, log=print))
+        except ValueError as error:
+            print(f"randbench evaluate: {error}", file=sys.stderr)
+            return 2
+    print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(evaluate_main())
