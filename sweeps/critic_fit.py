@@ -41,7 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.utils import explained_variance  # 1 - Var(y - y_pred) / Var(y); NaN if Var(y) = 0
+from stable_baselines3.common.utils import (
+    explained_variance,  # 1 - Var(y - y_pred) / Var(y); NaN if Var(y) = 0
+)
 
 from analysis.argtypes import positive_int
 
@@ -87,7 +89,9 @@ def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     config = read_run_config(run_dir)
     model = load_run_model(config, run_dir / "model.zip")
     if not isinstance(model, RANDPOL):
-        raise ValueError(f"{run_dir} holds a {type(model).__name__} model; expected a RANDPOL run")
+        raise ValueError(  # noqa: TRY004 - a run of another algorithm is bad input (exit status 2)
+            f"{run_dir} holds a {type(model).__name__} model; expected a RANDPOL run"
+        )
     if model.policy.critic_net is not None:
         raise ValueError(f"{run_dir}: its critic is a trained network (critic_net), not random features")
     env_cfg = config["env"]

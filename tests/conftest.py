@@ -30,7 +30,7 @@ def randbench(args: Sequence[str], timeout: float = 300, **kwargs) -> subprocess
     """Run the ``randbench`` command in a subprocess, from the repository root."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [*RANDBENCH, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+        [*RANDBENCH, *args], cwd=REPO, capture_output=True, check=False, text=True, timeout=timeout, env=env, **kwargs
     )
 
 

@@ -57,7 +57,7 @@ def test_signal_records_interrupted_and_keeps_what_was_written(sig, runs_root):
     # background job, some test runners' workers) keeps ignoring it, as Python does.
     process = subprocess.Popen([*RANDBENCH, *args], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - no threads here
     evaluations = 0
     for line in process.stdout:  # wait until the run has written two evaluation points
         evaluations += "eval return" in line

@@ -59,7 +59,7 @@ class ESPolicy(BasePolicy):
         squash_output: bool = True,
     ) -> None:
         if not isinstance(action_space, spaces.Box):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - SB3 refuses unsupported spaces with ValueError
                 f"{type(self).__name__} needs a continuous (Box) action space, "
                 f"got {type(action_space).__name__}"
             )
