@@ -7,10 +7,13 @@ noisy means, is biased upwards even for a policy that never changes. This comman
 policy's return from that noise:
 
 - the final policy (``model.zip``, deterministic, observations normalized with the run's frozen
-  ``vecnormalize.pkl`` statistics, raw rewards) plays ``episodes`` episodes on a fresh copy of the
-  run's task, seeded with the run's seed + 30000 (training uses seed + i, the learning curve's
-  evaluations seed + 10000, ``randbench video`` seed + 20000): its mean return with a 95%
-  percentile-bootstrap interval;
+  ``vecnormalize.pkl`` statistics, raw rewards) plays ``episodes`` episodes on ``n_envs`` fresh
+  copies of the run's task stepped together (SB3's ``evaluate_policy``, which gives each copy an
+  equal share of the episodes, so that short episodes are not favoured), copy ``i`` seeded with the
+  run's seed + 30000 + i (training uses seed + i, the learning curve's evaluations seed + 10000,
+  ``randbench video`` seed + 20000): its mean return with a 95% percentile-bootstrap interval.
+  One copy (``n_envs=1``) evaluates as the learning curve does, one episode after the other;
+  several cost less per episode (one batched forward pass per step);
 - the same policy's learning-curve statistics, had it never changed: the run's number of
   evaluations ``K`` and episodes per evaluation ``m`` (from ``metrics.csv``) drawn from these
   episode returns ``reps`` times: the median of the best of ``K`` evaluation means
@@ -39,6 +42,7 @@ from analysis.argtypes import DEFAULT_LAST_K, DEFAULT_REPS, positive_int
 
 RESULT_NAME = "final_eval.json"
 DEFAULT_EPISODES = 100
+DEFAULT_N_ENVS = 10
 SEED_OFFSET = 30_000
 HOLD_FRACTION = 0.9  # the no-collapse criterion's "final >= 90% of best"
 
@@ -108,6 +112,7 @@ def evaluate_run(
     episodes: int = DEFAULT_EPISODES,
     seed: int | None = None,
     reps: int = DEFAULT_REPS,
+    n_envs: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run's final policy over ``episodes`` episodes and write ``RUN_DIR/final_eval.json``.
@@ -115,35 +120,46 @@ def evaluate_run(
     :param run_dir: a completed run folder (``config.yaml``, ``model.zip``; ``vecnormalize.pkl``
         and ``metrics.csv`` used when present)
     :param episodes: evaluation episodes, >= 1
-    :param seed: seed of the evaluation env (default: the run's seed + 30000)
+    :param seed: seed of the first evaluation env copy (default: the run's seed + 30000)
     :param reps: simulated learning curves of the fixed policy (:func:`fixed_policy_curve`), >= 1
+    :param n_envs: env copies stepped together, 1 <= n_envs <= episodes (default: 10, at most
+        ``episodes``)
     :param log: callable taking one progress line, or None
     :return: the content of ``final_eval.json``
     :raises ValueError: on a bad argument or a folder that is not a completed run
     """
+    from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
     from analysis.aggregate import bootstrap_ci
     from analysis.contract import atomic_write_json
-    from envs.make import make_eval_env
+    from envs.make import gym_kwargs
+    from envs.vec import LeanDummyVecEnv
     from sweeps.video import file_sha256, load_run_model, read_run_config
 
     say = log or (lambda line: None)
-    for name, value in (("episodes", episodes), ("reps", reps)):
+    if n_envs is None:
+        n_envs = min(DEFAULT_N_ENVS, episodes) if isinstance(episodes, int) else DEFAULT_N_ENVS
+    for name, value in (("episodes", episodes), ("reps", reps), ("n_envs", n_envs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} is invalid; expected an integer >= 1")
+    if n_envs > episodes:
+        raise ValueError(f"n_envs={n_envs} is invalid for {episodes} episodes; expected at most one copy per episode")
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     env_id, env_kwargs = config["env"]["id"], dict(config["env"].get("kwargs") or {})
     eval_seed = int(config.get("seed", 0)) + SEED_OFFSET if seed is None else int(seed)
     model = load_run_model(config, run_dir / "model.zip")
-    env = make_eval_env(env_id, seed=eval_seed, env_kwargs=env_kwargs)
+    env = make_vec_env(
+        env_id, n_envs=n_envs, seed=eval_seed, env_kwargs=gym_kwargs(env_kwargs), vec_env_cls=LeanDummyVecEnv
+    )
     normalized = (run_dir / "vecnormalize.pkl").is_file()
     if normalized:
         env = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), env)
         env.training, env.norm_reward = False, False
-    say(f"evaluating {run_dir} ({env_id}, {config['algo'].get('name')}) over {episodes} episodes, seed {eval_seed}")
+    say(f"evaluating {run_dir} ({env_id}, {config['algo'].get('name')}) over {episodes} episodes "
+        f"on {n_envs} env copies, seed {eval_seed}")
     started = time.perf_counter()
     try:
         returns, lengths = evaluate_policy(
@@ -165,6 +181,7 @@ def evaluate_run(
         "normalization": normalized,
         "deterministic": True,
         "seed": eval_seed,
+        "n_envs": n_envs,
         "episodes": int(returns.size),
         "returns": returns.tolist(),
         "lengths": [int(n) for n in lengths],
@@ -219,7 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes", type=positive_int, default=DEFAULT_EPISODES,
         help=f"evaluation episodes per run (default: {DEFAULT_EPISODES})",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation env (default: run seed + 30000)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the first evaluation env copy (default: run seed + 30000)"
+    )
+    parser.add_argument(
+        "--n-envs", type=positive_int, default=None, metavar="N",
+        help=f"env copies stepped together (default: {DEFAULT_N_ENVS}, at most the episodes; 1 evaluates as the "
+        "learning curve does)",
+    )
     parser.add_argument(
         "--reps", type=positive_int, default=DEFAULT_REPS,
         help=f"bootstrap resamples and simulated fixed-policy curves (default: {DEFAULT_REPS})",
@@ -241,7 +265,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     results = []
     for run_dir in args.run_dirs:
         try:
-            results.append(evaluate_run(run_dir, episodes=args.episodes, seed=args.seed, reps=args.reps, log=print))
+            results.append(evaluate_run(
+                run_dir, episodes=args.episodes, seed=args.seed, reps=args.reps, n_envs=args.n_envs, log=print
+            ))
         except ValueError as error:
             print(f"randbench evaluate: {error}", file=sys.stderr)
             return 2

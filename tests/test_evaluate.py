@@ -59,7 +59,7 @@ def test_evaluate_reproduces_the_learning_curves_evaluation_and_writes_its_resul
     run_seed = 0
     # the learning curve's evaluation env is seeded with seed + 10000: the same seed and episode
     # count give the same episodes, so the command evaluates as the harness does
-    same = evaluate_run(hopper_run, episodes=3, seed=run_seed + 10_000, reps=50)
+    same = evaluate_run(hopper_run, episodes=3, seed=run_seed + 10_000, reps=50, n_envs=1)
     import csv
 
     row = next(csv.DictReader((hopper_run / "metrics.csv").open()))
@@ -75,6 +75,9 @@ def test_evaluate_reproduces_the_learning_curves_evaluation_and_writes_its_resul
     assert info["curve_best"] == info["curve_final"] == pytest.approx(float(row["eval_return_mean"]))
     assert 0.0 <= info["fixed_policy_holds_90"] <= 1.0
     assert evaluate_run(hopper_run, episodes=7, reps=50)["returns"] == info["returns"]  # seeded
+    assert info["n_envs"] == 7  # the default 10 copies, capped at one per episode
+    one = evaluate_run(hopper_run, episodes=7, reps=50, n_envs=1)
+    assert one["n_envs"] == 1 and one["episodes"] == 7
 
 
 def test_evaluate_cli_prints_a_table_and_refuses_bad_input(hopper_run, tmp_path):
@@ -83,5 +86,7 @@ def test_evaluate_cli_prints_a_table_and_refuses_bad_input(hopper_run, tmp_path)
     assert "fixed-policy best" in done.stdout and str(hopper_run) in done.stdout
     missing = randbench(["evaluate", str(hopper_run), str(tmp_path / "nowhere")])
     assert missing.returncode == 2 and "does not exist or is not a directory" in missing.stderr
+    copies = randbench(["evaluate", str(hopper_run), "--episodes", "2", "--n-envs", "3"])
+    assert copies.returncode == 2 and "n_envs=3 is invalid for 2 episodes" in copies.stderr
     episodes = randbench(["evaluate", str(hopper_run), "--episodes", "0"])
     assert episodes.returncode == 2 and "--episodes: 0 must be >= 1" in episodes.stderr
