@@ -71,6 +71,10 @@ import os, signal, sys, time
 from pathlib import Path
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+# Python's own SIGINT handler, as in a foreground process: a test runner started in the background
+# (SIGINT ignored, which its children inherit) must not turn the interrupt into a completed run.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def save(self, path, *args, **kwargs):
     Path(path).write_bytes(b"")         # what a signal in the middle of the save leaves
     os.kill(os.getpid(), signal.%s)
