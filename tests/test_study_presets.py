@@ -57,7 +57,7 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("sparse_lunarlander", "lunarlander_sparse", "ppo"): ("+sweep=study/sparse_lunarlander", "algo=ppo"),
     **{("bipedalwalker", "bipedalwalker", f"randpol_{v}"): ("+sweep=study/actor_bipedalwalker", f"+randpol_variant={v}",
                                                             "algo.model.clip_range=0.18")
-       for v in ("ppo_update_guard", "ppo_update_guard_n_steps_512")},
+       for v in ("ppo_update_guard", "ppo_update_guard_n_steps_512", "ppo_update_guard_linear")},
     ("humanoid", "humanoid", "randpol_ppo_update_guard"): (
         "+sweep=study/actor_humanoid", "+randpol_variant=ppo_update_guard", "algo.model.clip_range=0.3",
         "algo.model.batch_size=256", "algo.model.n_epochs=5", "algo.model.learning_rate=3.56987e-05",
