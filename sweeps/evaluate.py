@@ -47,27 +47,22 @@ SEED_OFFSET = 30_000
 HOLD_FRACTION = 0.9  # the no-collapse criterion's "final >= 90% of best"
 
 
-def curve_evaluations(run_dir: Path) -> np.ndarray:
-    """The learning curve's evaluation means (``eval_return_mean`` of ``metrics.csv``), in order.
+def read_curve(run_dir: Path) -> tuple[np.ndarray, int | None]:
+    """The learning curve of ``metrics.csv``, read once.
 
-    :return: shape (K,), float; empty when the run has no ``metrics.csv`` or no evaluation.
+    :return: the evaluation means (``eval_return_mean``, shape (K,), float, in order; empty when the
+        run has no ``metrics.csv`` or no evaluation) and the episodes per evaluation
+        (``eval_episodes`` of the last row that has one; None when none has).
     """
     path = run_dir / "metrics.csv"
     if not path.is_file():
-        return np.zeros(0)
+        return np.zeros(0), None
     with open(path, newline="") as stream:
-        values = [row.get("eval_return_mean", "") for row in csv.DictReader(stream)]
-    return np.asarray([float(v) for v in values if v not in ("", None)], dtype=float)
-
-
-def curve_episodes_per_evaluation(run_dir: Path) -> int | None:
-    """Episodes per learning-curve evaluation (``eval_episodes`` of the last ``metrics.csv`` row)."""
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        return None
-    with open(path, newline="") as stream:
-        rows = [row for row in csv.DictReader(stream) if row.get("eval_episodes") not in ("", None)]
-    return int(float(rows[-1]["eval_episodes"])) if rows else None
+        rows = list(csv.DictReader(stream))
+    means = np.asarray([float(r["eval_return_mean"]) for r in rows if r.get("eval_return_mean") not in ("", None)],
+                       dtype=float)
+    counts = [r["eval_episodes"] for r in rows if r.get("eval_episodes") not in ("", None)]
+    return means, (int(float(counts[-1])) if counts else None)
 
 
 def fixed_policy_curve(
@@ -136,7 +131,7 @@ def evaluate_run(
     from analysis.contract import atomic_write_json
     from envs.make import gym_kwargs
     from envs.vec import LeanDummyVecEnv
-    from sweeps.video import file_sha256, load_run_model, read_run_config
+    from sweeps.video import load_run_model, read_run_config, run_identity
 
     say = log or (lambda line: None)
     if n_envs is None:
@@ -169,15 +164,9 @@ def evaluate_run(
         env.close()
     returns = np.asarray(returns, dtype=float)
     low, high = bootstrap_ci(returns, seed=0, reps=reps) if returns.size > 1 else (math.nan, math.nan)
-    curve = curve_evaluations(run_dir)
-    per_evaluation = curve_episodes_per_evaluation(run_dir)
+    curve, per_evaluation = read_curve(run_dir)
     info: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "env_id": env_id,
-        "algo_name": config["algo"].get("name"),
-        "algo_label": config.get("algo_label", config["algo"].get("name")),
-        "run_seed": config.get("seed"),
-        "model_sha256": file_sha256(run_dir / "model.zip"),
+        **run_identity(run_dir, config),
         "normalization": normalized,
         "deterministic": True,
         "seed": eval_seed,
@@ -253,11 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def evaluate_main(argv: list[str] | None = None) -> int:
     """Run ``randbench evaluate``; returns the exit status (0 written, 2 bad input)."""
+    from sweeps.video import read_run_config
+
     args = build_parser().parse_args(argv)
     for run_dir in args.run_dirs:  # refuse bad input before spending time on the good runs
         try:
-            from sweeps.video import read_run_config
-
             read_run_config(run_dir)
         except ValueError as error:
             print(f"randbench evaluate: {error}", file=sys.stderr)

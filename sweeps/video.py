@@ -122,6 +122,19 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
+def run_identity(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """What names a run and the model a file derived from it shows: its folder, env id, algorithm
+    name and label, seed, and the SHA-256 of its ``model.zip`` (``video.json``, ``final_eval.json``)."""
+    return {
+        "run_dir": str(run_dir),
+        "env_id": config["env"]["id"],
+        "algo_name": config["algo"].get("name"),
+        "algo_label": config.get("algo_label", config["algo"].get("name")),
+        "run_seed": config.get("seed"),
+        "model_sha256": file_sha256(run_dir / "model.zip"),
+    }
+
+
 def load_run_model(config: dict[str, Any], path: Path) -> Any:
     """The SB3 model saved at ``path``, loaded on the CPU with the class its run's ``config`` names.
 
@@ -321,12 +334,7 @@ def render_run(
     _write_gif(tmp_gif, gif_frames, 1000.0 * stride / fps)
     tmp_gif.replace(gif)
     info = {
-        "run_dir": str(run_dir),
-        "env_id": env_id,
-        "algo_name": config["algo"].get("name"),
-        "algo_label": config.get("algo_label", config["algo"].get("name")),
-        "run_seed": config.get("seed"),
-        "model_sha256": file_sha256(run_dir / "model.zip"),
+        **run_identity(run_dir, config),
         "normalization": normalizer is not None,
         "deterministic": True,
         "episodes": played,

@@ -3,6 +3,7 @@ learning-curve statistics a policy that never changes would show."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -60,8 +61,6 @@ def test_evaluate_reproduces_the_learning_curves_evaluation_and_writes_its_resul
     # the learning curve's evaluation env is seeded with seed + 10000: the same seed and episode
     # count give the same episodes, so the command evaluates as the harness does
     same = evaluate_run(hopper_run, episodes=3, seed=run_seed + 10_000, reps=50, n_envs=1)
-    import csv
-
     row = next(csv.DictReader((hopper_run / "metrics.csv").open()))
     assert same["return_mean"] == pytest.approx(float(row["eval_return_mean"]), rel=1e-12)
     assert same["normalization"] and same["deterministic"]
