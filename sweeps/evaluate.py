@@ -21,6 +21,10 @@ policy's return from that noise:
   90% of that best (``fixed_policy_holds_90``): the chance that a policy that does not change at
   all passes a "final >= 90% of best" no-collapse criterion.
 
+- how each episode ended: by the task (``terminated``: for the MuJoCo locomotion tasks a fall) or
+  by its time limit, and, where the task reports its forward speed (``info["x_velocity"]``), the
+  mean speed over each episode and over its last 50 steps (:class:`EpisodeEnds`).
+
 Written to ``RUN_DIR/final_eval.json`` (the episodes' returns and lengths, the summary above, the
 SHA-256 of the model it evaluated); a table of all runs is printed.
 """
@@ -45,6 +49,50 @@ DEFAULT_EPISODES = 100
 DEFAULT_N_ENVS = 10
 SEED_OFFSET = 30_000
 HOLD_FRACTION = 0.9  # the no-collapse criterion's "final >= 90% of best"
+SPEED_LAST_STEPS = 50  # an episode's last steps whose forward speed is averaged
+
+
+class EpisodeEnds:
+    """How each evaluation episode ended, recorded by ``evaluate_policy``'s per-step callback.
+
+    For every counted episode, in the order ``evaluate_policy`` returns them: whether the task
+    ended it (``terminated``: a fall, for the MuJoCo locomotion tasks) rather than its time limit,
+    and where the task reports its forward speed (``info["x_velocity"]``, m/s: Hopper, Walker2d,
+    Humanoid, Go1), the mean speed over the episode and over its last ``last`` steps. A speed that
+    climbs at the end of terminated episodes is a gait that runs away before it falls.
+
+    :param n_envs: env copies stepped together.
+    :param last: steps at the end of an episode averaged for ``speed_last``.
+    """
+
+    def __init__(self, n_envs: int, last: int = SPEED_LAST_STEPS) -> None:
+        self.last = last
+        self.speeds: list[list[float]] = [[] for _ in range(n_envs)]
+        self.terminated: list[bool] = []
+        self.speed_mean: list[float] = []
+        self.speed_last: list[float] = []
+
+    def __call__(self, local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        i, info = local["i"], local["info"]
+        if "x_velocity" in info:
+            self.speeds[i].append(float(info["x_velocity"]))
+        if local["done"]:
+            self.terminated.append(not info.get("TimeLimit.truncated", False))
+            speeds, self.speeds[i] = self.speeds[i], []
+            if speeds:
+                self.speed_mean.append(float(np.mean(speeds)))
+                self.speed_last.append(float(np.mean(speeds[-self.last:])))
+
+    def summary(self) -> dict[str, Any]:
+        """``terminated`` per episode and its share; ``speed_mean`` / ``speed_last`` per episode when
+        every episode reported its speed."""
+        out: dict[str, Any] = {
+            "terminated": self.terminated,
+            "terminated_share": float(np.mean(self.terminated)) if self.terminated else math.nan,
+        }
+        if self.terminated and len(self.speed_mean) == len(self.terminated):
+            out.update(speed_last_steps=self.last, speed_mean=self.speed_mean, speed_last=self.speed_last)
+        return out
 
 
 def read_curve(run_dir: Path) -> tuple[np.ndarray, int | None]:
@@ -156,9 +204,11 @@ def evaluate_run(
     say(f"evaluating {run_dir} ({env_id}, {config['algo'].get('name')}) over {episodes} episodes "
         f"on {n_envs} env copies, seed {eval_seed}")
     started = time.perf_counter()
+    ends = EpisodeEnds(n_envs)
     try:
         returns, lengths = evaluate_policy(
-            model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True
+            model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True,
+            callback=ends,
         )
     finally:
         env.close()
@@ -182,6 +232,7 @@ def evaluate_run(
         "curve_final": float(curve[-DEFAULT_LAST_K:].mean()) if curve.size else math.nan,
         "curve_best": float(curve.max()) if curve.size else math.nan,
         "evaluate_s": time.perf_counter() - started,
+        **ends.summary(),
     }
     if curve.size and per_evaluation:
         info.update(fixed_policy_curve(returns, int(curve.size), per_evaluation, reps=reps))
@@ -206,10 +257,20 @@ def format_table(results: list[dict[str, Any]]) -> str:
             r["run_dir"], r["episodes"], f"{number(r['return_mean'])} [{number(low)}, {number(high)}]",
             number(r["curve_final"]), number(r["curve_best"]), number(r.get("fixed_policy_best")),
             "n/a" if "fixed_policy_holds_90" not in r else f"{r['fixed_policy_holds_90']:.0%}",
+            "n/a" if math.isnan(r.get("terminated_share", math.nan)) else f"{r['terminated_share']:.0%}",
+            _speeds(r),
         ])
     headers = ["run", "episodes", "return [95% CI]", "curve final", "curve best", "fixed-policy best",
-               "fixed policy holds 90%"]
+               "fixed policy holds 90%", "ended by the task", "speed: all / end of ended (m/s)"]
     return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def _speeds(result: dict[str, Any]) -> str:
+    """Mean forward speed over all episodes, and over the last steps of those the task ended."""
+    if "speed_mean" not in result:
+        return "n/a"
+    ended = [last for last, t in zip(result["speed_last"], result["terminated"], strict=True) if t]
+    return f"{np.mean(result['speed_mean']):.2f} / " + (f"{np.mean(ended):.2f}" if ended else "-")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeps.evaluate import RESULT_NAME, evaluate_run, fixed_policy_curve
+from sweeps.evaluate import RESULT_NAME, EpisodeEnds, evaluate_run, fixed_policy_curve
 from sweeps.run import run
 from tests.conftest import TINY, make_config, randbench
 
@@ -74,6 +74,13 @@ def test_evaluate_reproduces_the_learning_curves_evaluation_and_writes_its_resul
     assert info["curve_best"] == info["curve_final"] == pytest.approx(float(row["eval_return_mean"]))
     assert 0.0 <= info["fixed_policy_holds_90"] <= 1.0
     assert evaluate_run(hopper_run, episodes=7, reps=50)["returns"] == info["returns"]  # seeded
+    # how the episodes ended, in the order of their returns: an untrained Hopper falls long before
+    # its 1,000-step limit, and Hopper reports its forward speed at every step
+    assert len(info["terminated"]) == len(info["speed_mean"]) == len(info["speed_last"]) == 7
+    assert info["terminated"] == [n < 1000 for n in info["lengths"]] and info["terminated_share"] == 1.0
+    for n, mean, last in zip(info["lengths"], info["speed_mean"], info["speed_last"], strict=True):
+        if n <= 50:  # the last 50 steps are the whole episode
+            assert last == pytest.approx(mean)
     assert info["n_envs"] == 7  # the default 10 copies, capped at one per episode
     one = evaluate_run(hopper_run, episodes=7, reps=50, n_envs=1)
     assert one["n_envs"] == 1 and one["episodes"] == 7
@@ -89,3 +96,24 @@ def test_evaluate_cli_prints_a_table_and_refuses_bad_input(hopper_run, tmp_path)
     assert copies.returncode == 2 and "n_envs=3 is invalid for 2 episodes" in copies.stderr
     episodes = randbench(["evaluate", str(hopper_run), "--episodes", "0"])
     assert episodes.returncode == 2 and "--episodes: 0 must be >= 1" in episodes.stderr
+
+
+def test_episode_ends_follow_the_counted_episodes_of_each_env_copy():
+    ends = EpisodeEnds(n_envs=2, last=2)
+
+    def step(i, speed, done=False, truncated=False):
+        info = {"x_velocity": speed} if speed is not None else {}
+        if done:
+            info["TimeLimit.truncated"] = truncated
+        ends({"i": i, "info": info, "done": done}, {})
+
+    # copy 0 runs 1, 2, 3, 6 and falls; copy 1 runs 1, 1 and reaches its time limit in between
+    step(0, 1.0); step(1, 1.0); step(0, 2.0); step(1, 1.0, done=True, truncated=True)
+    step(0, 3.0); step(0, 6.0, done=True)
+    summary = ends.summary()
+    assert summary["terminated"] == [False, True] and summary["terminated_share"] == 0.5
+    assert summary["speed_mean"] == [1.0, 3.0] and summary["speed_last"] == [1.0, 4.5]
+
+    silent = EpisodeEnds(n_envs=1)  # a task without a forward speed (Pendulum, LunarLander)
+    silent({"i": 0, "info": {"TimeLimit.truncated": True}, "done": True}, {})
+    assert silent.summary() == {"terminated": [False], "terminated_share": 0.0}
