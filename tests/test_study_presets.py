@@ -63,6 +63,9 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
         "algo.model.batch_size=256", "algo.model.n_epochs=5", "algo.model.learning_rate=3.56987e-05",
         "algo.model.max_grad_norm=2", "algo.model.ent_coef=0.00238306", "algo.model.policy_kwargs.log_std_init=-2"),
     ("update_check_hopper", "hopper", "randpol"): ("+sweep=study/update_check_hopper",),
+    ("width_hopper", "hopper", "randpol_j2000"): ("+sweep=study/width_hopper", "+randpol_variant=width_2000"),
+    ("decay_bipedalwalker", "bipedalwalker", "randpol_linear"): ("+sweep=study/decay_bipedalwalker",
+                                                                 "+randpol_variant=linear"),
     **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
                                                                    f"+randpol_variant=width_{j}")
        for j in (100, 500, 800, 1000, 2000)},
