@@ -25,6 +25,7 @@ META_FILE = "meta.json"
 MODEL_FILE = "model.zip"
 VECNORMALIZE_FILE = "vecnormalize.pkl"
 LOCK_FILE = ".lock.json"
+FINAL_EVAL_FILE = "final_eval.json"  # written by `randbench evaluate` from a completed run's model
 
 # Any of these marks a folder as a run folder (as does the name seed<k>).
 IDENTITY_FILES = (META_FILE, METRICS_FILE, EPISODES_FILE, CONFIG_FILE)
@@ -33,6 +34,9 @@ IDENTITY_FILES = (META_FILE, METRICS_FILE, EPISODES_FILE, CONFIG_FILE)
 PROMISED_FILES = (CONFIG_FILE, METRICS_FILE, EPISODES_FILE, PROGRESS_FILE, MODEL_FILE)
 # The files of an unfinished attempt that a restart replaces.
 ATTEMPT_FILES = (CONFIG_FILE, METRICS_FILE, EPISODES_FILE, PROGRESS_FILE, META_FILE, MODEL_FILE, VECNORMALIZE_FILE)
+# Made from a finished run's model afterwards: they describe a model a re-run replaces, so a new
+# attempt removes them with the attempt files (videos carry the SHA-256 of their model instead).
+DERIVED_FILES = (FINAL_EVAL_FILE,)
 
 # Written by a run: running while it trains, then one of the others.
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")

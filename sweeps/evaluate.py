@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from analysis.argtypes import DEFAULT_LAST_K, DEFAULT_REPS, positive_int
+from analysis.contract import FINAL_EVAL_FILE
 
-RESULT_NAME = "final_eval.json"
+RESULT_NAME = FINAL_EVAL_FILE
 DEFAULT_EPISODES = 100
 DEFAULT_N_ENVS = 10
 SEED_OFFSET = 30_000

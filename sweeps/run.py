@@ -32,7 +32,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
-from analysis.contract import ATTEMPT_FILES, PROMISED_FILES, VECNORMALIZE_FILE
+from analysis.contract import ATTEMPT_FILES, DERIVED_FILES, PROMISED_FILES, VECNORMALIZE_FILE
 from baselines.build import build_algorithm
 from envs.make import check_env_settings, make_eval_env, make_train_env
 from sweeps import meta
@@ -539,8 +539,9 @@ def check_buildable(cfg: DictConfig) -> None:
 
 
 def _clear(run_dir: Path) -> None:
-    """Remove the files of a previous unfinished attempt (or of a forced re-run), temporary ones too."""
-    for name in ATTEMPT_FILES:
+    """Remove the files of a previous unfinished attempt (or of a forced re-run), temporary ones too,
+    and what was made from its model (``final_eval.json``)."""
+    for name in (*ATTEMPT_FILES, *DERIVED_FILES):
         (run_dir / name).unlink(missing_ok=True)
     remove_temp_files(run_dir)
 

@@ -32,9 +32,12 @@ def test_completed_run_is_skipped_and_force_reruns_it(runs_root, capsys):
     assert second.status == "skipped"
     assert "skipping" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in first.run_dir.iterdir()} == stamps
+    # what `randbench evaluate` made of the first model describes a model the re-run replaces
+    (first.run_dir / "final_eval.json").write_text(json.dumps({"model_sha256": "of the first model"}))
     third = run(make_config(*overrides, "force=true"))
     assert third.status == "completed"
     assert (first.run_dir / "model.zip").stat().st_mtime_ns > stamps["model.zip"]
+    assert not (first.run_dir / "final_eval.json").exists()
 
 
 def test_unfinished_run_is_restarted(runs_root):
