@@ -64,6 +64,8 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
         "algo.model.max_grad_norm=2", "algo.model.ent_coef=0.00238306", "algo.model.policy_kwargs.log_std_init=-2"),
     ("update_check_hopper", "hopper", "randpol"): ("+sweep=study/update_check_hopper",),
     ("width_hopper", "hopper", "randpol_j2000"): ("+sweep=study/width_hopper", "+randpol_variant=width_2000"),
+    ("gait_hopper", "hopper", "randpol_tanh"): ("+sweep=study/gait_hopper", "+randpol_variant=tanh"),
+    ("gait_hopper", "hopper", "randpol_tuned_mlp_critic"): ("+sweep=study/gait_hopper", "+randpol_variant=mlp_critic"),
     ("decay_bipedalwalker", "bipedalwalker", "randpol_linear"): ("+sweep=study/decay_bipedalwalker",
                                                                  "+randpol_variant=linear"),
     **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
