@@ -23,7 +23,9 @@ policy's return from that noise:
 
 - how each episode ended: by the task (``terminated``: for the MuJoCo locomotion tasks a fall) or
   by its time limit, and, where the task reports its forward speed (``info["x_velocity"]``), the
-  mean speed over each episode and over its last 50 steps (:class:`EpisodeEnds`).
+  mean speed over each episode and over its last 50 steps (:class:`EpisodeEnds`);
+- for MuJoCo tasks, the share of steps each limited joint spends at one of its limits
+  (:class:`JointLimits`): a gait that holds a joint against its stop throughout.
 
 Written to ``RUN_DIR/final_eval.json`` (the episodes' returns and lengths, the summary above, the
 SHA-256 of the model it evaluated); a table of all runs is printed.
@@ -51,6 +53,7 @@ DEFAULT_N_ENVS = 10
 SEED_OFFSET = 30_000
 HOLD_FRACTION = 0.9  # the no-collapse criterion's "final >= 90% of best"
 SPEED_LAST_STEPS = 50  # an episode's last steps whose forward speed is averaged
+JOINT_LIMIT_MARGIN = 0.05  # rad (hinge) or m (slide): a joint this close to a limit is "at" it
 
 
 class EpisodeEnds:
@@ -94,6 +97,69 @@ class EpisodeEnds:
         if self.terminated and len(self.speed_mean) == len(self.terminated):
             out.update(speed_last_steps=self.last, speed_mean=self.speed_mean, speed_last=self.speed_last)
         return out
+
+
+class JointLimits:
+    """Share of steps each limited joint of a MuJoCo task spends at one of its limits, recorded by
+    ``evaluate_policy``'s per-step callback.
+
+    A joint is at a limit when its position (``data.qpos``; rad for a hinge, m for a slide joint) is
+    within ``margin`` of either end of its range (``model.jnt_range``) or past it (MuJoCo's limits
+    are soft). Only joints with a range (``model.jnt_limited``) count: for Hopper the thigh, leg and
+    foot joints, not the free root. A gait whose joint sits at its stop in every step controls the
+    body with the other joints only. The step that ends an episode is not counted (the copy has
+    been reset by then).
+
+    :param margin: distance to a limit that counts as at it, > 0 (rad or m).
+    :raises ValueError: on a margin <= 0
+    """
+
+    def __init__(self, margin: float = JOINT_LIMIT_MARGIN) -> None:
+        if not margin > 0:
+            raise ValueError(f"margin={margin!r} is invalid; expected a distance > 0 (rad or m)")
+        self.margin = float(margin)
+        self.envs: list[Any] | None = None  # the copies' MuJoCo envs; [] for a task that is not MuJoCo
+        self.names: list[str] = []
+        self.address = np.zeros(0, dtype=int)
+        self.low = self.high = np.zeros(0)
+        self.at_limit = np.zeros(0)
+        self.steps = 0
+
+    def bind(self, vec_env: Any) -> None:
+        """Find the MuJoCo model of every env copy under ``vec_env`` (VecEnv wrappers followed to the
+        base VecEnv's ``envs``); a task without one records nothing."""
+        base = vec_env
+        while hasattr(base, "venv"):
+            base = base.venv
+        envs = [getattr(env, "unwrapped", env) for env in getattr(base, "envs", [])]
+        if not envs or not all(hasattr(env, "model") and hasattr(env, "data") for env in envs):
+            self.envs = []
+            return
+        model = envs[0].model
+        joints = [j for j in range(model.njnt) if model.jnt_limited[j]]
+        self.envs = envs
+        self.names = [model.joint(j).name for j in joints]
+        self.address = np.asarray([model.jnt_qposadr[j] for j in joints], dtype=int)
+        self.low, self.high = model.jnt_range[joints, 0].copy(), model.jnt_range[joints, 1].copy()
+        self.at_limit = np.zeros(len(joints))
+
+    def __call__(self, local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        if self.envs is None:
+            self.bind(local["env"])
+        if not self.envs or local["done"]:
+            return
+        q = self.envs[local["i"]].data.qpos[self.address]
+        self.at_limit += (q <= self.low + self.margin) | (q >= self.high - self.margin)
+        self.steps += 1
+
+    def summary(self) -> dict[str, Any]:
+        """``joint_limit_share`` (joint name -> share of the counted steps at a limit) and the margin;
+        empty for a task without limited MuJoCo joints or without a counted step."""
+        if not self.names or not self.steps:
+            return {}
+        shares = self.at_limit / self.steps
+        return {"joint_limit_margin": self.margin,
+                "joint_limit_share": {name: float(v) for name, v in zip(self.names, shares, strict=True)}}
 
 
 def read_curve(run_dir: Path) -> tuple[np.ndarray, int | None]:
@@ -205,11 +271,16 @@ def evaluate_run(
     say(f"evaluating {run_dir} ({env_id}, {config['algo'].get('name')}) over {episodes} episodes "
         f"on {n_envs} env copies, seed {eval_seed}")
     started = time.perf_counter()
-    ends = EpisodeEnds(n_envs)
+    ends, joints = EpisodeEnds(n_envs), JointLimits()
+
+    def record(local: dict[str, Any], globals_: dict[str, Any]) -> None:
+        ends(local, globals_)
+        joints(local, globals_)
+
     try:
         returns, lengths = evaluate_policy(
             model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True,
-            callback=ends,
+            callback=record,
         )
     finally:
         env.close()
@@ -234,6 +305,7 @@ def evaluate_run(
         "curve_best": float(curve.max()) if curve.size else math.nan,
         "evaluate_s": time.perf_counter() - started,
         **ends.summary(),
+        **joints.summary(),
     }
     if curve.size and per_evaluation:
         info.update(fixed_policy_curve(returns, int(curve.size), per_evaluation, reps=reps))
@@ -259,10 +331,10 @@ def format_table(results: list[dict[str, Any]]) -> str:
             number(r["curve_final"]), number(r["curve_best"]), number(r.get("fixed_policy_best")),
             "n/a" if "fixed_policy_holds_90" not in r else f"{r['fixed_policy_holds_90']:.0%}",
             "n/a" if math.isnan(r.get("terminated_share", math.nan)) else f"{r['terminated_share']:.0%}",
-            _speeds(r),
+            _speeds(r), _joint_at_limit(r),
         ])
     headers = ["run", "episodes", "return [95% CI]", "curve final", "curve best", "fixed-policy best",
-               "fixed policy holds 90%", "ended by the task", "speed: all / end of ended (m/s)"]
+               "fixed policy holds 90%", "ended by the task", "speed: all / end of ended (m/s)", "joint most at a limit (share of steps)"]
     return tabulate(rows, headers=headers, disable_numparse=True)
 
 
@@ -272,6 +344,15 @@ def _speeds(result: dict[str, Any]) -> str:
         return "n/a"
     ended = [last for last, t in zip(result["speed_last"], result["terminated"], strict=True) if t]
     return f"{np.mean(result['speed_mean']):.2f} / " + (f"{np.mean(ended):.2f}" if ended else "-")
+
+
+def _joint_at_limit(result: dict[str, Any]) -> str:
+    """The limited joint that spends the largest share of the steps at a limit, with that share."""
+    shares = result.get("joint_limit_share")
+    if not shares:
+        return "n/a"
+    name = max(shares, key=shares.get)
+    return f"{name} {shares[name]:.0%}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeps.evaluate import RESULT_NAME, EpisodeEnds, evaluate_run, fixed_policy_curve
+from sweeps.evaluate import RESULT_NAME, EpisodeEnds, JointLimits, evaluate_run, fixed_policy_curve
 from sweeps.run import run
 from tests.conftest import TINY, make_config, randbench
 
@@ -81,6 +81,9 @@ def test_evaluate_reproduces_the_learning_curves_evaluation_and_writes_its_resul
     for n, mean, last in zip(info["lengths"], info["speed_mean"], info["speed_last"], strict=True):
         if n <= 50:  # the last 50 steps are the whole episode
             assert last == pytest.approx(mean)
+    # Hopper's limited joints are its thigh, leg and foot hinges (the root's three are free)
+    assert list(info["joint_limit_share"]) == ["thigh_joint", "leg_joint", "foot_joint"]
+    assert all(0.0 <= share <= 1.0 for share in info["joint_limit_share"].values())
     assert info["n_envs"] == 7  # the default 10 copies, capped at one per episode
     one = evaluate_run(hopper_run, episodes=7, reps=50, n_envs=1)
     assert one["n_envs"] == 1 and one["episodes"] == 7
@@ -117,3 +120,39 @@ def test_episode_ends_follow_the_counted_episodes_of_each_env_copy():
     silent = EpisodeEnds(n_envs=1)  # a task without a forward speed (Pendulum, LunarLander)
     silent({"i": 0, "info": {"TimeLimit.truncated": True}, "done": True}, {})
     assert silent.summary() == {"terminated": [False], "terminated_share": 0.0}
+
+
+def test_joint_limits_count_the_steps_a_joint_spends_at_its_stop():
+    import gymnasium as gym
+
+    class Copies:  # a VecEnv wrapper over a base VecEnv's env copies, as evaluate_policy passes it
+        def __init__(self, envs):
+            self.venv = type("Base", (), {"envs": envs})()
+
+    env = gym.make("Hopper-v5")
+    env.reset(seed=0)
+    hopper = env.unwrapped
+    joints = JointLimits(margin=0.05)
+    qpos, qvel = hopper.init_qpos.copy(), hopper.init_qvel.copy()
+    qpos[3] = -0.5  # the thigh bent (it starts straight, at its upper stop, as the leg does)
+
+    def step(leg, foot, done=False):
+        qpos[4], qpos[5] = leg, foot  # leg_joint range [-150, 0] deg, foot_joint [-45, 45] deg
+        hopper.set_state(qpos, qvel)
+        joints({"env": Copies([env]), "i": 0, "done": done}, {})
+
+    step(0.0, 0.0)                   # leg straight: at its upper stop
+    step(-1.0, np.deg2rad(45) + 0.01)  # foot past its upper limit (soft limits)
+    step(-0.97, 0.0)                 # nothing at a limit
+    step(0.0, 0.0, done=True)        # the step that ends an episode is not counted
+    summary = joints.summary()
+    assert summary["joint_limit_margin"] == 0.05
+    assert summary["joint_limit_share"] == pytest.approx(
+        {"thigh_joint": 0.0, "leg_joint": 1 / 3, "foot_joint": 1 / 3})
+    env.close()
+
+    flat = JointLimits()  # a task without MuJoCo joints (LunarLander) records nothing
+    flat({"env": Copies([gym.make("LunarLanderContinuous-v3")]), "i": 0, "done": False}, {})
+    assert flat.summary() == {}
+    with pytest.raises(ValueError, match="margin=0"):
+        JointLimits(margin=0)
