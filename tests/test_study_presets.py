@@ -66,6 +66,8 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("width_hopper", "hopper", "randpol_j2000"): ("+sweep=study/width_hopper", "+randpol_variant=width_2000"),
     ("gait_hopper", "hopper", "randpol_tanh"): ("+sweep=study/gait_hopper", "+randpol_variant=tanh"),
     ("gait_hopper", "hopper", "randpol_tuned_mlp_critic"): ("+sweep=study/gait_hopper", "+randpol_variant=mlp_critic"),
+    ("gait_hopper", "hopper", "randpol_std_lr_2"): ("+sweep=study/gait_hopper", "+randpol_variant=std_lr_2"),
+    ("gait_hopper", "hopper", "randpol_n_steps_8192"): ("+sweep=study/gait_hopper", "+randpol_variant=n_steps_8192"),
     ("decay_bipedalwalker", "bipedalwalker", "randpol_linear"): ("+sweep=study/decay_bipedalwalker",
                                                                  "+randpol_variant=linear"),
     **{("width_bipedalwalker", "bipedalwalker", f"randpol_j{j}"): ("+sweep=study/width_bipedalwalker",
