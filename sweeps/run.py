@@ -445,6 +445,10 @@ def run(cfg: DictConfig, parent_pid: int | None = None) -> RunResult:
     run_dir = run_dir_of(cfg)
     label = f"{cfg.env.name}/{cfg.algo_label}/seed{cfg.seed}"
     if plan == "excluded":
+        n_seeds = (cfg.sweep_jobs or {}).get(cfg.env.name, {}).get(str(cfg.algo_label))
+        kept = "no seed" if n_seeds is None else f"seeds 0-{int(n_seeds) - 1}"
+        print(f"[{label}] not one of this sweep's jobs (sweep_jobs keeps {kept} of {cfg.algo_label} on "
+              f"{cfg.env.name}); not run (sweep_jobs=null runs every job)", flush=True)
         return RunResult(run_dir, "excluded")
     if plan == "dry_run":
         status = read_status(run_dir)

@@ -356,7 +356,9 @@ def test_sweep_ends_with_a_summary_and_a_non_zero_status(launcher, runs_root):
     rows = {line.split()[0]: line.split() for line in lines[3:5]}
     assert rows["pendulum/ppo/seed0"][1] == "completed" and len(rows["pendulum/ppo/seed0"]) == 5
     assert rows["pendulum/ppo/seed1"][1] == "failed" and rows["pendulum/ppo/seed1"][-1] == str(failed_meta)
-    assert "seed2" not in result.stdout[result.stdout.index("sweep summary"):]  # excluded
+    assert "seed2" not in result.stdout[result.stdout.index("sweep summary"):]  # excluded, and said so
+    assert ("[pendulum/ppo/seed2] not one of this sweep's jobs (sweep_jobs keeps seeds 0-1 of ppo on pendulum); "
+            "not run (sweep_jobs=null runs every job)") in result.stdout
     assert "1 of 2 run(s) did not complete" in result.stderr
     with open(runs_root / "sum" / "summary.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
