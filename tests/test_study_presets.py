@@ -41,6 +41,8 @@ RUNS: dict[tuple[str, str, str], tuple[str, ...]] = {
                                                        "algo.model.batch_size=512"),
     ("go1", "go1", "ppo"): ("+sweep=bench/go1", "algo=ppo", "output.root=results/study"),
     ("go1", "go1", "randpol"): ("+sweep=bench/go1", "algo=randpol", "output.root=results/study"),
+    ("ppo_hopper", "hopper", "ppo"): ("+sweep=bench/hopper", "algo=ppo", "output.root=results/study",
+                                      "sweep_name=ppo_hopper", "sweep_jobs=null"),
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/hopper", f"+randpol_variant={v}")
        for v in ("guard", "natural", "fourier_raw_guard")},
     **{("hopper", "hopper", f"randpol_{v}"): ("+sweep=study/actor_hopper", f"+randpol_variant={v}")
